@@ -1,0 +1,59 @@
+import uuid
+
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from identity.enums import UserKind
+
+
+class MaillageUserManager(UserManager):
+    def create_citizen(self, username: str, **extra_fields) -> "User":
+        """Citizens sign in through an identity provider only: they never get a usable password."""
+        extra_fields.update(kind=UserKind.CITIZEN, is_staff=False, is_superuser=False)
+        user = self.model(username=self.model.normalize_username(username), **extra_fields)
+        user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        extra_fields.setdefault("kind", UserKind.STAFF)
+        return super().create_superuser(username, email, password, **extra_fields)
+
+
+class User(AbstractUser):
+    public_id = models.UUIDField(_("identifiant public"), default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(
+        _("type de compte"), max_length=16, choices=UserKind.choices, default=UserKind.AGENT
+    )
+    created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
+
+    objects = MaillageUserManager()
+
+    class Meta:
+        verbose_name = _("utilisateur")
+        verbose_name_plural = _("utilisateurs")
+        ordering = ["username"]
+        constraints = [
+            models.CheckConstraint(
+                name="identity_user_citizen_has_no_password",
+                condition=~models.Q(kind=UserKind.CITIZEN)
+                | models.Q(password__startswith=UNUSABLE_PASSWORD_PREFIX),
+                violation_error_message=_("Un usager ne peut pas avoir de mot de passe."),
+            ),
+            models.CheckConstraint(
+                name="identity_user_citizen_not_staff",
+                condition=~models.Q(kind=UserKind.CITIZEN) | models.Q(is_staff=False, is_superuser=False),
+                violation_error_message=_("Un usager ne peut pas accéder à l'administration."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+    def set_password(self, raw_password):
+        if self.kind == UserKind.CITIZEN and raw_password is not None:
+            raise ValueError("citizens sign in through an identity provider and have no password")
+        super().set_password(raw_password)

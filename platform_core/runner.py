@@ -1,0 +1,101 @@
+"""`make run`: prepare everything, then run web server, Celery worker and beat until Ctrl-C.
+
+Idempotent: a second run reuses the virtualenv, the embedded database, the secrets
+in var/ and the sandbox data, and starts in seconds.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from platform_core import embedded_db
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+
+
+def step(message: str) -> None:
+    print(f"\033[1m==> {message}\033[0m", flush=True)
+
+
+def manage(*args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=BASE_DIR, check=True)  # noqa: S603
+
+
+def main() -> int:
+    os.environ.setdefault("DEBUG", "1")
+    os.environ.setdefault("LOG_FORMAT", "text")
+    port = os.environ.get("PORT", "8000")
+    os.environ.setdefault("PUBLIC_URL", f"http://127.0.0.1:{port}")
+    started_database = False
+    if not os.environ.get("DATABASE_URL"):
+        step("Embedded PostgreSQL (DATABASE_URL is unset)")
+        started_database = embedded_db.status() != "running"
+        os.environ["DATABASE_URL"] = embedded_db.start()
+    if not os.environ.get("REDIS_URL"):
+        step("REDIS_URL is unset: Celery uses a filesystem broker in var/celery, the cache is in PostgreSQL")
+
+    step("Database migrations")
+    manage("migrate", "--noinput")
+    manage("createcachetable")
+    step("Static files")
+    manage("collectstatic", "--noinput", "--verbosity", "0")
+    step("Sandbox data")
+    manage("load_sandbox")
+
+    run_dir = embedded_db.var_dir() / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    commands = {
+        "web": [str(BIN / "gunicorn"), "platform_core.wsgi", "--bind", f"127.0.0.1:{port}",
+                "--workers", os.environ.get("WEB_CONCURRENCY", "2"), "--threads", "4",
+                "--access-logfile", "-", "--graceful-timeout", "5"],
+        "worker": [str(BIN / "celery"), "-A", "platform_core", "worker", "--loglevel", "INFO",
+                   "--concurrency", os.environ.get("CELERY_CONCURRENCY", "2"), "--hostname", "worker@%h"],
+        "beat": [str(BIN / "celery"), "-A", "platform_core", "beat", "--loglevel", "INFO",
+                 "--pidfile", str(run_dir / "celerybeat.pid")],
+    }  # fmt: skip
+    (run_dir / "celerybeat.pid").unlink(missing_ok=True)  # a stale pid file would stop beat
+    processes = {name: subprocess.Popen(command, cwd=BASE_DIR) for name, command in commands.items()}  # noqa: S603
+    step(f"Maillage is running on http://127.0.0.1:{port}/ — Ctrl-C to stop")
+
+    stopping = False
+
+    def stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while not stopping:
+        for name, process in processes.items():
+            if process.poll() is not None:
+                print(
+                    f"{name} exited with status {process.returncode}; stopping the others.", file=sys.stderr
+                )
+                exit_code = 1
+                stopping = True
+        time.sleep(0.5)
+
+    step("Stopping web server, worker and beat")
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for process in processes.values():
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+    if started_database:
+        step("Stopping the embedded PostgreSQL")
+        embedded_db.stop()
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
