@@ -1,11 +1,24 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from platform_core import ops
+from platform_core.api import errors
+
 urlpatterns = [
+    path("", include("platform_core.views.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("healthz", ops.healthz, name="healthz"),
+    path("", include("django_prometheus.urls")),  # /metrics
+    path("api/v1/", include("platform_core.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("", include("django_prometheus.urls")),
+    # Anything else under /api/ is a problem+json 404, never an HTML page.
+    re_path(r"^api/", errors.api_not_found),
 ]
+
+handler400 = "platform_core.views.errors.bad_request"
+handler403 = "platform_core.views.errors.permission_denied"
+handler404 = "platform_core.views.errors.page_not_found"
+handler500 = "platform_core.views.errors.server_error"
