@@ -118,7 +118,7 @@ def database_config(name: str, url: str) -> dict:
         key, _, option = pair.partition("=")
         options[key] = unquote(option)
     return {
-        "ENGINE": "django.db.backends.postgresql",
+        "ENGINE": "django_prometheus.db.backends.postgresql",  # PostgreSQL, with query metrics
         "NAME": database,
         "USER": unquote(parts.username or ""),
         "PASSWORD": unquote(parts.password or ""),

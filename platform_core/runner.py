@@ -39,13 +39,8 @@ def main() -> int:
     if not os.environ.get("REDIS_URL"):
         step("REDIS_URL is unset: Celery uses a filesystem broker in var/celery, the cache is in PostgreSQL")
 
-    step("Database migrations")
-    manage("migrate", "--noinput")
-    manage("createcachetable")
-    step("Static files")
-    manage("collectstatic", "--noinput", "--verbosity", "0")
-    step("Sandbox data")
-    manage("load_sandbox")
+    step("Migrations, static files, sandbox data")
+    manage("prepare_platform")
 
     run_dir = embedded_db.var_dir() / "run"
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -92,7 +92,6 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "dsfr.context_processors.site_config",
                 "platform_core.context_processors.platform",
             ],
         },
@@ -167,6 +166,11 @@ CELERY_TIMEZONE = "Europe/Paris"
 LANGUAGE_CODE = "fr"
 LANGUAGES = [("fr", _("Français")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# The language chosen with the switcher of the DSFR header (POST /i18n/setlang/).
+LANGUAGE_COOKIE_AGE = 365 * 24 * 60 * 60
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = not DEBUG
 USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "Europe/Paris"
@@ -203,6 +207,7 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60, minimum=60)
 CSRF_COOKIE_HTTPONLY = True
+CSRF_FAILURE_VIEW = "platform_core.views.errors.csrf_failure"  # DSFR page, or problem+json under /api/
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -223,7 +228,7 @@ if not DEBUG:
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "oauth2_provider.contrib.rest_framework.OAuth2Authentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "platform_core.api.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -231,7 +236,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "platform_core.api.pagination.PagePagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "platform_core.api.errors.problem_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "platform_core.api.schema.ProblemAutoSchema",
     "DEFAULT_VERSIONING_CLASS": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -243,6 +248,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    # The schema and its documentation are public, whoever asks.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVERS": [{"url": PUBLIC_URL}],
+    "OAUTH2_FLOWS": ["authorizationCode", "clientCredentials"],
+    "OAUTH2_AUTHORIZATION_URL": f"{PUBLIC_URL}/api/v2/authorize",
+    "OAUTH2_TOKEN_URL": f"{PUBLIC_URL}/api/v2/token",
 }
 
 # --- Operations -------------------------------------------------------------------------------
@@ -267,6 +279,10 @@ LOGGING = {
     },
 }
 HEALTHZ_CELERY_TIMEOUT = env_int("HEALTHZ_CELERY_TIMEOUT_MS", 1500, minimum=100) / 1000
+# /metrics: with a token, Prometheus sends `Authorization: Bearer <token>`; without, loopback only.
+METRICS_TOKEN = env_secret("METRICS_TOKEN") or None  # empty means unset
+if METRICS_TOKEN is not None and len(METRICS_TOKEN) < 32:
+    raise ConfigurationError("METRICS_TOKEN", "must be at least 32 characters long (openssl rand -hex 32)")
 
 # --- Platform ---------------------------------------------------------------------------------
 

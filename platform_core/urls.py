@@ -10,7 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", ops.healthz, name="healthz"),
-    path("", include("django_prometheus.urls")),  # /metrics
+    path("metrics", ops.metrics, name="prometheus-django-metrics"),
     path("api/v1/", include("platform_core.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -3,6 +3,8 @@ import socket
 
 import pytest
 
+pytest_plugins = ["tests.celery_worker"]
+
 _real_connect = socket.socket.connect
 
 

@@ -30,14 +30,6 @@ def _agent_password_hash() -> str:
     return make_password(AGENT_PASSWORD)  # hashed once: the hasher is slow on purpose
 
 
-AGENT_PASSWORD = "correct horse battery staple"
-
-
-@functools.cache
-def _agent_password_hash() -> str:
-    return make_password(AGENT_PASSWORD)  # hashed once: the hasher is slow on purpose
-
-
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = "identity.User"

@@ -1,5 +1,9 @@
-from django.http import HttpResponse
+from django.shortcuts import render
 
 
 def home(request):
-    return HttpResponse("Maillage")  # placeholder, replaced by the DSFR home page
+    return render(request, "platform_core/home.html")
+
+
+def about(request):
+    return render(request, "platform_core/about.html")

@@ -4,4 +4,5 @@ from platform_core.views import home
 
 urlpatterns = [
     path("", home.home, name="home"),
+    path("a-propos/", home.about, name="about"),
 ]

@@ -1,0 +1,94 @@
+"""Shared helpers: a throwaway benchmark database, servers on loopback, timing."""
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psycopg
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def bench_database_url() -> str:
+    """A database of its own next to the one `make bench` was given, recreated each run."""
+    url = os.environ["DATABASE_URL"]
+    server, _, _ = url.rpartition("/")
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+        connection.execute("DROP DATABASE IF EXISTS maillage_bench WITH (FORCE)")
+        connection.execute("CREATE DATABASE maillage_bench")
+    return f"{server}/maillage_bench"
+
+
+def platform_env(database_url: str, **extra: str) -> dict:
+    environment = dict(os.environ)
+    environment.update(
+        DATABASE_URL=database_url,
+        DEBUG="0",
+        SECURE_SSL_REDIRECT="0",
+        ALLOWED_HOSTS="127.0.0.1",
+        LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="platform_core.settings",
+    )
+    environment.update(extra)
+    return environment
+
+
+def manage(environment: dict, *args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=environment, check=True)  # noqa: S603
+
+
+@contextmanager
+def gunicorn(app: str, environment: dict, workers: int = 1):
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603
+        [str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "--log-level", "warning"],
+        cwd=BASE_DIR, env=environment,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(base + "/", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"{app} did not start") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def timed_requests(client: httpx.Client, url: str, count: int) -> list[float]:
+    durations = []
+    for _ in range(count):
+        started = time.perf_counter()
+        response = client.get(url)
+        durations.append(time.perf_counter() - started)
+        response.raise_for_status()
+    return durations
+
+
+def summary(durations: list[float]) -> dict:
+    ordered = sorted(durations)
+    return {
+        "p50_ms": statistics.median(ordered) * 1000,
+        "p95_ms": ordered[int(len(ordered) * 0.95) - 1] * 1000,
+        "rps": len(ordered) / sum(ordered),
+    }

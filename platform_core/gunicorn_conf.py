@@ -1,0 +1,47 @@
+"""gunicorn settings: its own logs as JSON lines, like the application's.
+
+    gunicorn -c python:platform_core.gunicorn_conf platform_core.wsgi
+
+Only logging lives here; bind, workers (WEB_CONCURRENCY) and timeouts stay on the command line.
+"""
+
+import logging
+
+from platform_core.env import env_choice
+
+_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+
+# Python warnings would otherwise reach stderr as bare text lines, between the JSON ones.
+logging.captureWarnings(True)
+
+# The message of an access line; JsonFormatter also spreads its parts into fields, and takes the
+# request id from the response header since the line is written after the request's context ends.
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s'
+
+# gunicorn merges this into its defaults key by key: every key is given in full.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "platform_core.logging.RequestIdFilter"}},
+    "formatters": {"json": {"()": "platform_core.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["request_id"],
+            "stream": "ext://sys.stdout",
+        },
+        "error_console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["request_id"],
+            "stream": "ext://sys.stderr",
+        },
+    },
+    "root": {"level": _LEVEL, "handlers": ["error_console"]},
+    "loggers": {
+        # No propagation: Django later gives the root logger its own handler, which would repeat them.
+        "gunicorn.error": {"level": _LEVEL, "handlers": ["error_console"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+    },
+}
