@@ -19,7 +19,7 @@ def run() -> None:
     manage(environment, "shell", "--no-imports", "-c", SEED)
     stack, direct = [], []
     with (
-        gunicorn("platform_core.wsgi", environment) as platform,
+        gunicorn("platform_core.wsgi", environment, "/api/v1/organisations/") as platform,
         gunicorn("benchmarks.baseline_wsgi:application", environment) as baseline,
     ):
         with httpx.Client(timeout=10) as client:

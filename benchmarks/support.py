@@ -51,7 +51,7 @@ def manage(environment: dict, *args: str) -> None:
 
 
 @contextmanager
-def gunicorn(app: str, environment: dict, workers: int = 1):
+def gunicorn(app: str, environment: dict, probe: str = "/", workers: int = 1):
     port = free_port()
     process = subprocess.Popen(  # noqa: S603
         [str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
@@ -63,7 +63,7 @@ def gunicorn(app: str, environment: dict, workers: int = 1):
         deadline = time.monotonic() + 30
         while True:
             try:
-                httpx.get(base + "/", timeout=1)
+                httpx.get(base + probe, timeout=1)
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline or process.poll() is not None:

@@ -1,4 +1,4 @@
-"""gunicorn settings: its own logs as JSON lines, like the application's.
+"""gunicorn settings: its own logs in the application's format (LOG_FORMAT, JSON by default).
 
     gunicorn -c python:platform_core.gunicorn_conf platform_core.wsgi
 
@@ -10,6 +10,10 @@ import logging
 from platform_core.env import env_choice
 
 _LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+_FORMAT = env_choice("LOG_FORMAT", "json", {"json", "text"})
+
+# gunicorn 27 otherwise shares one control socket in $HOME between every gunicorn of the machine.
+control_socket_disable = True
 
 # Python warnings would otherwise reach stderr as bare text lines, between the JSON ones.
 logging.captureWarnings(True)
@@ -23,17 +27,20 @@ logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "platform_core.logging.RequestIdFilter"}},
-    "formatters": {"json": {"()": "platform_core.logging.JsonFormatter"}},
+    "formatters": {
+        "json": {"()": "platform_core.logging.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "json",
+            "formatter": _FORMAT,
             "filters": ["request_id"],
             "stream": "ext://sys.stdout",
         },
         "error_console": {
             "class": "logging.StreamHandler",
-            "formatter": "json",
+            "formatter": _FORMAT,
             "filters": ["request_id"],
             "stream": "ext://sys.stderr",
         },

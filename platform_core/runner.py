@@ -45,9 +45,10 @@ def main() -> int:
     run_dir = embedded_db.var_dir() / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
     commands = {
-        "web": [str(BIN / "gunicorn"), "platform_core.wsgi", "--bind", f"127.0.0.1:{port}",
+        "web": [str(BIN / "gunicorn"), "--config", "python:platform_core.gunicorn_conf", "platform_core.wsgi",
+                "--bind", f"127.0.0.1:{port}",
                 "--workers", os.environ.get("WEB_CONCURRENCY", "2"), "--threads", "4",
-                "--access-logfile", "-", "--graceful-timeout", "5"],
+                "--graceful-timeout", "5"],
         "worker": [str(BIN / "celery"), "-A", "platform_core", "worker", "--loglevel", "INFO",
                    "--concurrency", os.environ.get("CELERY_CONCURRENCY", "2"), "--hostname", "worker@%h"],
         "beat": [str(BIN / "celery"), "-A", "platform_core", "beat", "--loglevel", "INFO",

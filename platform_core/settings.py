@@ -274,6 +274,8 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Without this, DEBUG=1 also prints every django.* line through Django's own plain handler.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "INFO"},
         "celery": {"level": LOG_LEVEL},
     },

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from platform_core import ops
 from platform_core.api import errors
@@ -13,7 +13,10 @@ urlpatterns = [
     path("metrics", ops.metrics, name="prometheus-django-metrics"),
     path("api/v1/", include("platform_core.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves its start-up script as a file: no inline script under a strict CSP.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/problems/", errors.problem_type_list, name="api-problem-types"),
+    path("api/problems/<slug:code>", errors.problem_type_detail, name="api-problem-type"),
     # Anything else under /api/ is a problem+json 404, never an HTML page.
     re_path(r"^api/", errors.api_not_found),
 ]

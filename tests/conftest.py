@@ -1,7 +1,12 @@
+import io
 import ipaddress
+import json
+import logging
 import socket
 
 import pytest
+
+from platform_core.logging import JsonFormatter, RequestIdFilter
 
 pytest_plugins = ["tests.celery_worker"]
 
@@ -33,3 +38,18 @@ def api_client():
     from rest_framework.test import APIClient
 
     return APIClient()
+
+
+@pytest.fixture
+def log_lines():
+    """Log lines as production writes them: the real filter and JSON formatter on the root logger."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        root.removeHandler(handler)

@@ -9,7 +9,6 @@ for /api/ paths too.
 """
 
 import json
-import re
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
@@ -161,16 +160,9 @@ def request_too_large(request: HttpRequest) -> HttpResponse:
     )
 
 
-_PROBLEMS_PATH = re.compile(r"^/api/problems/?(?:(?P<code>[a-z0-9-]+)/?)?$")
-
-
 @csrf_exempt  # nothing here acts on a request: a POST to a wrong address deserves a 404, not a 403
 def api_not_found(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-    """Every /api/ address no route claims. It also serves /api/problems/: the root URLconf has no
-    route for the problem-type documentation yet, and this view is where those addresses land."""
-    match = _PROBLEMS_PATH.match(request.path_info)
-    if match and request.method in {"GET", "HEAD"}:
-        return problem_type_detail(request, match["code"]) if match["code"] else problem_type_list(request)
+    """Every /api/ address no route claims."""
     return problem_response(
         request, 404, "not-found", _("Aucune ressource de l'API ne correspond à cette adresse.")
     )

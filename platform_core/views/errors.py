@@ -12,6 +12,7 @@ from django.template import loader
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import requires_csrf_token
 
+from platform_core.api.errors import problem_response
 from platform_core.context_processors import platform_context
 
 logger = logging.getLogger(__name__)
@@ -84,13 +85,8 @@ def _is_api(request) -> bool:
     return request.path.startswith(API_PREFIX)
 
 
-def _problem(request, status: int, detail: str | None = None) -> HttpResponse:
-    # Imported here: the API error module must not be needed to render an HTML error page.
-    try:
-        from platform_core.api.errors import problem_response
-    except ImportError:
-        return _bare_problem(status, detail)
-    return problem_response(request, status, detail=detail)
+def _problem(request, status: int, code: str | None = None, detail: str | None = None) -> HttpResponse:
+    return problem_response(request, status, code, detail)
 
 
 def _bare_problem(status: int, detail: str | None = None) -> HttpResponse:
@@ -127,7 +123,7 @@ def page_not_found(request, exception=None):
 
 def csrf_failure(request, reason=""):
     if _is_api(request):
-        return _problem(request, 403, detail=str(_("Jeton CSRF absent ou invalide.")))
+        return _problem(request, 403, "csrf-failed", str(_("Jeton CSRF absent ou invalide.")))
     return _page(request, 403, CSRF_PAGE)
 
 

@@ -13,17 +13,6 @@ pytestmark = pytest.mark.django_db
 ORGANISATIONS = "/admin/platform_core/organisation/"
 
 
-@pytest.fixture(autouse=True)
-def _plain_http(settings, tmp_path):
-    """Plain HTTP, and static files without the production manifest (no collectstatic in tests)."""
-    settings.SECURE_SSL_REDIRECT = False
-    settings.STATIC_ROOT = tmp_path
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 @pytest.fixture
 def staff_client(client):
     client.force_login(UserFactory(staff=True, is_superuser=True))

@@ -5,12 +5,9 @@ come from the small views below, mounted next to the real routes for the tests m
 ``pytest.mark.urls(__name__)``.
 """
 
-import io
 import json
-import logging
 
 import pytest
-from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.urls import path
 from rest_framework import serializers
@@ -25,42 +22,8 @@ from rest_framework.views import APIView
 
 from platform_core import urls as platform_urls
 from platform_core.exceptions import DomainError
-from platform_core.logging import JsonFormatter, RequestIdFilter
 from tests.factories import UserFactory
-
-PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "request_id", "errors"}
-
-
-def assert_problem(response, status: int, code: str) -> dict:
-    """The response is an RFC 9457 problem of type ``code``, tied to its request id."""
-    assert response.status_code == status
-    assert response["Content-Type"] == "application/problem+json"
-    body = json.loads(response.content)
-    assert set(body) == PROBLEM_KEYS
-    assert body["type"] == f"{settings.PUBLIC_URL}/api/problems/{code}"
-    assert body["status"] == status
-    assert body["title"] and body["detail"]
-    assert body["instance"] == response.wsgi_request.path
-    assert body["request_id"] == response["X-Request-ID"]
-    for error in body["errors"]:
-        assert set(error) == {"field", "code", "message"}
-    return body
-
-
-@pytest.fixture
-def log_lines():
-    """Log lines as production writes them: the real filter and JSON formatter on the root logger."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
-        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    finally:
-        root.removeHandler(handler)
-
+from tests.problems import assert_problem
 
 # --- Views that raise on demand ---------------------------------------------------------------
 

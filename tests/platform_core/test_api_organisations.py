@@ -7,7 +7,7 @@ import pytest
 from platform_core.enums import OrganisationKind
 from platform_core.models import Organisation
 from tests.factories import OrganisationFactory, UserFactory, valid_siret
-from tests.platform_core.test_api_errors import assert_problem
+from tests.problems import assert_problem
 
 pytestmark = pytest.mark.django_db
 

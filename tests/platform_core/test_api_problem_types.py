@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 
 from platform_core.exceptions import Conflict, InvalidInput
-from tests.platform_core.test_api_errors import assert_problem
+from tests.problems import assert_problem
 
 HTTP_CODES = {
     "bad-request",

@@ -10,12 +10,6 @@ pytestmark = pytest.mark.django_db
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 
 
-@pytest.fixture(autouse=True)
-def _static_root(settings, tmp_path):
-    settings.STATIC_ROOT = tmp_path / "static"  # WhiteNoise warns (an error here) when it is missing
-    settings.STATIC_ROOT.mkdir()
-
-
 def filesystem_broker(root) -> dict:
     """Settings of the REDIS_URL-less fallback, as platform_core.settings builds them for VAR_DIR=root."""
     folder = root / "celery"

@@ -8,12 +8,6 @@ pytestmark = pytest.mark.django_db
 TOKEN = "m" * 40
 
 
-@pytest.fixture(autouse=True)
-def _static_root(settings, tmp_path):
-    settings.STATIC_ROOT = tmp_path / "static"  # WhiteNoise warns (an error here) when it is missing
-    settings.STATIC_ROOT.mkdir()
-
-
 def test_loopback_gets_prometheus_text_with_django_metrics(client):
     # given some traffic
     client.get("/healthz")

@@ -43,17 +43,6 @@ AUDIENCES = ["usagers", "agents", "developpeurs", "grand-public"]
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>")
 
 
-@pytest.fixture(autouse=True)
-def _plain_http(settings, tmp_path):
-    """Plain HTTP, and static files without the production manifest (no collectstatic in tests)."""
-    settings.SECURE_SSL_REDIRECT = False
-    settings.STATIC_ROOT = tmp_path
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 def assert_dsfr_layout(html: str) -> None:
     assert 'class="fr-header"' in html
     assert "République<br>Française" in html

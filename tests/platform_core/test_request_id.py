@@ -9,7 +9,9 @@ from celery.worker.request import Request as WorkerRequest
 
 from platform_core.celery import app as celery_app
 from platform_core.logging import request_id_var
-from tests.platform_core.test_api_errors import assert_problem, log_lines, with_test_views  # noqa: F401
+from tests.problems import assert_problem
+
+with_test_views = pytest.mark.urls("tests.platform_core.test_api_errors")
 
 GENERATED = re.compile(r"^[0-9a-f]{32}$")
 
@@ -78,6 +80,19 @@ def test_log_lines_outside_a_request_have_no_id(log_lines):  # noqa: F811
 # --- Celery -----------------------------------------------------------------------------------
 
 
+def publish(queue_name):
+    # An explicit connection, closed here, rather than the app's pool that outlives the test.
+    with celery_app.connection_for_write() as connection:
+        log_request_id_task.apply_async(queue=queue_name, connection=connection)
+
+
+def run_as_worker(message):
+    """Execute a task message with the worker's own Request class (without a pool), acking it as a worker."""
+    return WorkerRequest(
+        message, app=celery_app, task=log_request_id_task, on_ack=lambda *args: message.ack()
+    ).execute()
+
+
 @pytest.fixture
 def queue_name():
     """A queue no worker listens to, on the test Redis, removed afterwards."""
@@ -85,14 +100,13 @@ def queue_name():
     yield name
     with celery_app.connection_for_write() as connection:
         connection.default_channel.queue_delete(name)
-    celery_app.close()  # the producer pool's Redis connections; the next use opens new ones
 
 
 def test_queued_task_runs_under_the_request_id_of_the_request_that_queued_it(queue_name, log_lines):  # noqa: F811
     # given a task queued while serving a request
     token = request_id_var.set("queued-by-1")
     try:
-        log_request_id_task.apply_async(queue=queue_name)
+        publish(queue_name)
     finally:
         request_id_var.reset(token)
 
@@ -102,8 +116,8 @@ def test_queued_task_runs_under_the_request_id_of_the_request_that_queued_it(que
         message = queue.get(timeout=5)
         assert message.headers["request_id"] == "queued-by-1"
 
-        # when a worker executes it (the worker's own Request class, without a pool)
-        returned = WorkerRequest(message, app=celery_app, task=log_request_id_task).execute()
+        # when a worker executes it
+        returned = run_as_worker(message)
         queue.close()
 
     # then the task ran under that id, its log lines carry it, and the worker's context is clean again
@@ -114,13 +128,13 @@ def test_queued_task_runs_under_the_request_id_of_the_request_that_queued_it(que
 
 
 def test_task_queued_outside_a_request_carries_no_request_id(queue_name):
-    log_request_id_task.apply_async(queue=queue_name)
+    publish(queue_name)
 
     with celery_app.connection_for_read() as connection:
         queue = connection.SimpleQueue(queue_name)
         message = queue.get(timeout=5)
         assert "request_id" not in message.headers
-        returned = WorkerRequest(message, app=celery_app, task=log_request_id_task).execute()
+        returned = run_as_worker(message)
         queue.close()
 
     assert returned == "-"
