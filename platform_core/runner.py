@@ -27,10 +27,16 @@ def manage(*args: str) -> None:
 
 
 def main() -> int:
-    os.environ.setdefault("DEBUG", "1")
+    # The platform as its users get it (DSFR error pages, collected static files, gunicorn), served
+    # over plain http on loopback: no HTTPS redirect and no HTTPS-only cookies unless PUBLIC_URL is https.
+    os.environ.setdefault("DEBUG", "0")
     os.environ.setdefault("LOG_FORMAT", "text")
     port = os.environ.get("PORT", "8000")
     os.environ.setdefault("PUBLIC_URL", f"http://127.0.0.1:{port}")
+    if os.environ["PUBLIC_URL"].startswith("http://"):
+        os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+        os.environ.setdefault("SECURE_COOKIES", "0")
+    os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
     started_database = False
     if not os.environ.get("DATABASE_URL"):
         step("Embedded PostgreSQL (DATABASE_URL is unset)")

@@ -26,6 +26,8 @@ VAR_DIR = embedded_db.var_dir()
 SECRETS_DIR = VAR_DIR / "secrets"
 
 DEBUG = env_bool("DEBUG", default=False)
+# Cookies travel over HTTPS only, except in development or when `make run` serves plain http on loopback.
+SECURE_COOKIES = env_bool("SECURE_COOKIES", default=not DEBUG)
 PUBLIC_URL = public_url("PUBLIC_URL", env_str("PUBLIC_URL") or "http://127.0.0.1:8000")
 SECRET_KEY = env_secret("SECRET_KEY", generate_into=SECRETS_DIR, min_length=50)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
@@ -170,7 +172,7 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 LANGUAGE_COOKIE_AGE = 365 * 24 * 60 * 60
 LANGUAGE_COOKIE_HTTPONLY = True
 LANGUAGE_COOKIE_SAMESITE = "Lax"
-LANGUAGE_COOKIE_SECURE = not DEBUG
+LANGUAGE_COOKIE_SECURE = SECURE_COOKIES
 USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "Europe/Paris"
@@ -220,8 +222,8 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 63_072_000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=True)
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    SESSION_COOKIE_SECURE = SECURE_COOKIES
+    CSRF_COOKIE_SECURE = SECURE_COOKIES
 
 # --- API --------------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Migrate, create the cache table, collect static files and load the sandbox, in one process."
+    help = "`make run`: migrate, create the cache table, collect static files, load the sandbox."
 
     def add_arguments(self, parser):
         parser.add_argument("--no-sandbox", action="store_true", help="Do not load the demo data.")
@@ -17,4 +17,5 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         if not no_sandbox:
             self.stdout.write(self.style.MIGRATE_HEADING("Sandbox data"))
-            call_command("load_sandbox")
+            # `make run` is the sandbox: its demo accounts are wanted even with DEBUG=0.
+            call_command("load_sandbox", force=True)
