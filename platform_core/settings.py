@@ -193,7 +193,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
-        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        else "platform_core.storage.StaticFilesStorage"
     },
 }
 MEDIA_URL = "/media/"
