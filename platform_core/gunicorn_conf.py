@@ -8,9 +8,10 @@ Only logging lives here; bind, workers (WEB_CONCURRENCY) and timeouts stay on th
 import logging
 
 from platform_core.env import env_choice
+from platform_core.logging import FORMATS, LEVELS, base_config, stream_handler
 
-_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
-_FORMAT = env_choice("LOG_FORMAT", "json", {"json", "text"})
+_LEVEL = env_choice("LOG_LEVEL", "INFO", LEVELS)
+_FORMAT = env_choice("LOG_FORMAT", "json", FORMATS)
 
 # gunicorn 27 otherwise shares one control socket in $HOME between every gunicorn of the machine.
 control_socket_disable = True
@@ -24,26 +25,10 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms request_id=%({x-request-i
 
 # gunicorn merges this into its defaults key by key: every key is given in full.
 logconfig_dict = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "platform_core.logging.RequestIdFilter"}},
-    "formatters": {
-        "json": {"()": "platform_core.logging.JsonFormatter"},
-        "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
-    },
+    **base_config(),
     "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": _FORMAT,
-            "filters": ["request_id"],
-            "stream": "ext://sys.stdout",
-        },
-        "error_console": {
-            "class": "logging.StreamHandler",
-            "formatter": _FORMAT,
-            "filters": ["request_id"],
-            "stream": "ext://sys.stderr",
-        },
+        "console": stream_handler(_FORMAT, "ext://sys.stdout"),
+        "error_console": stream_handler(_FORMAT, "ext://sys.stderr"),
     },
     "root": {"level": _LEVEL, "handlers": ["error_console"]},
     "loggers": {

@@ -85,3 +85,29 @@ def _access_fields(atoms: Mapping) -> dict:
 
 def _plain(value):
     return value if isinstance(value, str | int | float | bool | type(None)) else repr(value)
+
+
+LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+FORMATS = {"json", "text"}
+
+
+def base_config() -> dict:
+    """The filters and formatters shared by Django's LOGGING and gunicorn's logconfig_dict."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": "platform_core.logging.RequestIdFilter"}},
+        "formatters": {
+            "json": {"()": "platform_core.logging.JsonFormatter"},
+            "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
+        },
+    }
+
+
+def stream_handler(formatter: str, stream: str = "ext://sys.stderr") -> dict:
+    return {
+        "class": "logging.StreamHandler",
+        "formatter": formatter,
+        "filters": ["request_id"],
+        "stream": stream,
+    }

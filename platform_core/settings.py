@@ -8,6 +8,7 @@ from pathlib import Path
 from django.utils.translation import gettext_lazy as _
 
 from platform_core import embedded_db
+from platform_core import logging as logging_setup
 from platform_core.env import (
     ConfigurationError,
     database_config,
@@ -261,19 +262,11 @@ SPECTACULAR_SETTINGS = {
 
 # --- Operations -------------------------------------------------------------------------------
 
-LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
-LOG_FORMAT = env_choice("LOG_FORMAT", "json", {"json", "text"})
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", logging_setup.LEVELS)
+LOG_FORMAT = env_choice("LOG_FORMAT", "json", logging_setup.FORMATS)
 LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "platform_core.logging.RequestIdFilter"}},
-    "formatters": {
-        "json": {"()": "platform_core.logging.JsonFormatter"},
-        "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
-    },
+    **logging_setup.base_config(),
+    "handlers": {"console": logging_setup.stream_handler(LOG_FORMAT)},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # Without this, DEBUG=1 also prints every django.* line through Django's own plain handler.
