@@ -28,7 +28,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 maillage \
  && useradd --system --uid 10001 --gid maillage --home-dir /app --no-create-home \
       --shell /usr/sbin/nologin maillage \
- && install -d -o maillage -g maillage /opt/venv /app/var /app/var/media
+ && install -d -o maillage -g maillage /opt/venv /app/var /app/var/media /app/var/secrets
 
 WORKDIR /app
 USER maillage

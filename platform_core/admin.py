@@ -2,7 +2,9 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from platform_core import events
 from platform_core.models import Membership, Organisation
+from platform_core.services import journal_membership, journal_organisation
 
 admin.site.site_header = _("Administration de Maillage")
 admin.site.site_title = _("Administration de Maillage")
@@ -63,6 +65,15 @@ class OrganisationAdmin(admin.ModelAdmin):
         fieldsets = super().get_fieldsets(request, obj)
         return fieldsets if obj else fieldsets[:-1]  # nothing to trace before the first save
 
+    def save_model(self, request, obj, form, change):
+        # The admin runs this inside its transaction: the journal entry commits with the change.
+        super().save_model(request, obj, form, change)
+        event = events.ORGANISATION_CHANGED if change else events.ORGANISATION_CREATED
+        journal_organisation(event.code, obj, acting_user=request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the journal refers to organisations: they are never deleted
+
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
@@ -79,3 +90,21 @@ class MembershipAdmin(admin.ModelAdmin):
     autocomplete_fields = ["user", "organisation"]
     readonly_fields = ["public_id", "created_at", "updated_at"]
     fields = ["user", "organisation", "role", "public_id", "created_at", "updated_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A role is granted or withdrawn, never edited in place: each is one journal entry.
+        return [*self.readonly_fields, "user", "organisation", "role"] if obj else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            journal_membership(events.MEMBERSHIP_CREATED.code, obj, acting_user=request.user)
+
+    def delete_model(self, request, obj):
+        journal_membership(events.MEMBERSHIP_DELETED.code, obj, acting_user=request.user)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset.select_related("user", "organisation"):
+            journal_membership(events.MEMBERSHIP_DELETED.code, membership, acting_user=request.user)
+        super().delete_queryset(request, queryset)

@@ -6,3 +6,6 @@ class PlatformCoreConfig(AppConfig):
     name = "platform_core"
     label = "platform_core"
     verbose_name = _("Noyau de la plateforme")
+
+    def ready(self):
+        from platform_core import events  # noqa: F401 - registers the kernel's journal event types

@@ -4,7 +4,10 @@ Every reader raises ``ConfigurationError`` naming the variable, so a wrong value
 stops start-up with a message an operator can act on.
 """
 
+import base64
+import binascii
 import os
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -89,7 +92,7 @@ def env_secret(name: str, *, generate_into: Path | None = None, min_length: int 
     return value
 
 
-def _generated_secret(path: Path) -> str:
+def _generated_secret(path: Path, make=lambda: secrets.token_urlsafe(64)) -> str:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         # O_EXCL: when web, worker and beat start together only one of them writes.
@@ -97,8 +100,49 @@ def _generated_secret(path: Path) -> str:
     except FileExistsError:
         return path.read_text(encoding="utf-8").strip()
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(secrets.token_urlsafe(64))
+        handle.write(make())
     return path.read_text(encoding="utf-8").strip()
+
+
+_KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+
+
+def env_keyring(
+    name: str, *, generate_into: Path, prefix: str, key_bytes: int = 32
+) -> list[tuple[str, bytes]]:
+    """A rotating set of keys: NAME (or NAME_FILE) = ``id:base64key,id:base64key``, the last one current.
+
+    Unset, one key ``<prefix>1`` is generated once under ``generate_into``. Keys never appear in errors.
+    """
+    value = env_secret(name)
+    if value is None:
+        value = _generated_secret(
+            generate_into / name.lower(),
+            lambda: f"{prefix}1:{base64.b64encode(secrets.token_bytes(key_bytes)).decode()}",
+        )
+    keyring: list[tuple[str, bytes]] = []
+    for position, item in enumerate(filter(None, (part.strip() for part in value.split(","))), start=1):
+        key_id, separator, encoded = item.partition(":")
+        if not separator or not _KEY_ID.match(key_id):
+            raise ConfigurationError(
+                name, f"entry {position} must look like id:base64key (id: letters, digits, - _)"
+            )
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigurationError(
+                name, f"the key of entry {position} ({key_id}) is not valid base64"
+            ) from None
+        if len(key) != key_bytes:
+            raise ConfigurationError(
+                name, f"the key of entry {position} ({key_id}) must be {key_bytes} bytes"
+            )
+        if any(key_id == known for known, _ in keyring):
+            raise ConfigurationError(name, f"key id {key_id} appears twice")
+        keyring.append((key_id, key))
+    if not keyring:
+        raise ConfigurationError(name, "at least one key is needed")
+    return keyring
 
 
 def database_config(name: str, url: str) -> dict:

@@ -3,8 +3,10 @@
 See the configuration table in README.md for every variable.
 """
 
+import re
 from pathlib import Path
 
+from csp.constants import NONCE, NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
 from platform_core import embedded_db
@@ -15,6 +17,7 @@ from platform_core.env import (
     env_bool,
     env_choice,
     env_int,
+    env_keyring,
     env_list,
     env_secret,
     env_str,
@@ -39,7 +42,8 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [PUBLIC_URL])
 # --- Applications -----------------------------------------------------------------------------
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The stock admin with a second factor (django-otp): see protection.admin_site.
+    "protection.otp.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -47,6 +51,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_prometheus",
+    "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -75,8 +82,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "protection.csp.CSPMiddleware",
+    "protection.ratelimit.RateLimitHeadersMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -226,6 +236,26 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = SECURE_COOKIES
     CSRF_COOKIE_SECURE = SECURE_COOKIES
 
+# Content-Security-Policy (django-csp): no inline script or style; scripts carry a fresh nonce.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+
+# Admin second factor (django-otp, TOTP): required of staff who registered a confirmed device,
+# and of every staff account when ADMIN_OTP_REQUIRED is on.
+ADMIN_OTP_REQUIRED = env_bool("ADMIN_OTP_REQUIRED", default=False)
+OTP_TOTP_ISSUER = "Maillage"
+
 # --- API --------------------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
@@ -239,6 +269,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "platform_core.api.pagination.PagePagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "platform_core.api.errors.problem_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["protection.ratelimit.RateLimitThrottle"],
     "DEFAULT_SCHEMA_CLASS": "platform_core.api.schema.ProblemAutoSchema",
     "DEFAULT_VERSIONING_CLASS": None,
 }
@@ -259,6 +290,24 @@ SPECTACULAR_SETTINGS = {
     "OAUTH2_AUTHORIZATION_URL": f"{PUBLIC_URL}/api/v2/authorize",
     "OAUTH2_TOKEN_URL": f"{PUBLIC_URL}/api/v2/token",
 }
+
+# Quotas (protection.ratelimit): per group (a view's throttle_scope, "default" otherwise), per
+# client (OAuth2 application or user) and per IP, in fixed windows counted in the cache (Redis, or
+# the database cache without REDIS_URL). Each "N/period" (s, min, h, day) can be overridden by
+# RATE_LIMIT_<GROUP>_<KIND>, e.g. RATE_LIMIT_DEFAULT_IP=600/min.
+RATE_LIMITS = {
+    "default": {"client": "1200/min", "ip": "300/min"},
+}
+for _group, _kinds in RATE_LIMITS.items():
+    for _kind, _rate in _kinds.items():
+        _variable = f"RATE_LIMIT_{_group.upper()}_{_kind.upper()}"
+        _kinds[_kind] = env_str(_variable, _rate)
+        if not re.fullmatch(r"[1-9][0-9]*/(s|min|h|day)", _kinds[_kind]):
+            raise ConfigurationError(_variable, f"expected N/s, N/min, N/h or N/day, got {_kinds[_kind]!r}")
+RATE_LIMIT_CACHE_PREFIX = "ratelimit"
+# Addresses of the reverse proxies whose X-Forwarded-For is believed (the client is the last
+# address they did not add); empty: the client is REMOTE_ADDR.
+RATE_LIMIT_TRUSTED_PROXIES = env_list("RATE_LIMIT_TRUSTED_PROXIES", [])
 
 # --- Operations -------------------------------------------------------------------------------
 
@@ -292,6 +341,24 @@ EMAIL_BACKEND = env_str("EMAIL_BACKEND") or (
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Maillage <ne-pas-repondre@maillage.localhost>")
+
+# Trust layer: people appear in the journal as HMAC pseudonyms (protection/pseudonyms.py, rotation there).
+JOURNAL_PSEUDONYM_KEYS = env_keyring("JOURNAL_PSEUDONYM_KEYS", generate_into=SECRETS_DIR, prefix="p")
+# Seals of the journal (protection/sealing.py): Ed25519 `id:base64(32-byte seed)` entries, the last one
+# signs; `manage.py rotate_journal_key` adds one. Public halves are published at /api/v1/journal/keys.
+JOURNAL_SIGNING_KEYS = env_keyring("JOURNAL_SIGNING_KEYS", generate_into=SECRETS_DIR, prefix="j")
+JOURNAL_SEAL_BATCH_SIZE = env_int("JOURNAL_SEAL_BATCH_SIZE", 10_000, minimum=1, maximum=1_000_000)
+# django_celery_beat's DatabaseScheduler copies these entries into its tables at start-up.
+CELERY_BEAT_SCHEDULE = {
+    # Every entry is sealed within seconds; `expires` drops ticks a busy worker could not take in time.
+    "protection.seal_journal": {
+        "task": "protection.tasks.seal_journal_task",
+        "schedule": 2.0,
+        "options": {"expires": 2.0},
+    },
+}
+# Encrypted columns (protection/crypto.py): the last key encrypts; rotate, then `reencrypt_fields`.
+FIELD_ENCRYPTION_KEYS = env_keyring("FIELD_ENCRYPTION_KEYS", generate_into=SECRETS_DIR, prefix="k")
 
 GUARDIAN_RAISE_403 = False
 ANONYMOUS_USER_NAME = None  # guardian: anonymous users get no object permissions

@@ -11,3 +11,10 @@ from platform_core.settings import *  # noqa: E402, F403
 
 # WhiteNoise warns (an error in tests) when STATIC_ROOT is missing on a fresh checkout.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
+
+# Django's test framework empties tables with TRUNCATE between transactional tests; the journal's
+# triggers allow it only on these test connections (protection/migrations/0002_journal_append_only.py).
+DATABASES["default"]["OPTIONS"] = {  # noqa: F405
+    **DATABASES["default"]["OPTIONS"],  # noqa: F405
+    "options": "-c maillage.allow_truncate=on",
+}

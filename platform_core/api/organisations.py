@@ -109,7 +109,7 @@ class OrganisationCollectionApi(APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        organisation = organisation_create(**data.validated_data)
+        organisation = organisation_create(**data.validated_data, acting_user=request.user)
         location = reverse("api-organisation-detail", kwargs={"public_id": organisation.public_id})
         return Response(
             OrganisationOutputSerializer(organisation).data, status=201, headers={"Location": location}

@@ -50,7 +50,12 @@ _DESCRIPTIONS = {
 _HEADERS = {
     401: {"WWW-Authenticate": _("Schéma d'authentification attendu.")},
     405: {"Allow": _("Méthodes acceptées.")},
-    429: {"Retry-After": _("Délai en secondes avant de réessayer.")},
+    429: {
+        "Retry-After": _("Délai en secondes avant de réessayer."),
+        "RateLimit-Limit": _("Quota de la fenêtre en cours."),
+        "RateLimit-Remaining": _("Requêtes restantes dans la fenêtre (0)."),
+        "RateLimit-Reset": _("Secondes avant la prochaine fenêtre."),
+    },
 }
 
 

@@ -1,6 +1,6 @@
 """/api/v1/: the versioned REST API."""
 
-from django.urls import path
+from django.urls import include, path
 
 from platform_core.api import organisations
 
@@ -11,4 +11,5 @@ urlpatterns = [
         organisations.OrganisationDetailApi.as_view(),
         name="api-organisation-detail",
     ),
+    path("journal/", include("protection.api.urls")),
 ]

@@ -53,9 +53,9 @@ def test_error_responses_match_what_each_operation_can_return(schema):
     organisations = schema["paths"]["/api/v1/organisations/"]
     detail = schema["paths"]["/api/v1/organisations/{public_id}"]
 
-    assert set(organisations["get"]["responses"]) == {"200", "400", "404", "500"}
-    assert set(organisations["post"]["responses"]) == {"201", "400", "401", "403", "413", "415", "500"}
-    assert set(detail["get"]["responses"]) == {"200", "404", "500"}
+    assert set(organisations["get"]["responses"]) == {"200", "400", "404", "429", "500"}
+    assert set(organisations["post"]["responses"]) == {"201", "400", "401", "403", "413", "415", "429", "500"}
+    assert set(detail["get"]["responses"]) == {"200", "404", "429", "500"}
     assert "WWW-Authenticate" in organisations["post"]["responses"]["401"]["headers"]
     assert organisations["get"]["summary"] == "Lister les organisations"
 

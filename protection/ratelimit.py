@@ -1,0 +1,176 @@
+"""Quotas for the whole API: one DRF throttle, counted in Django's cache so every process shares it.
+
+Each request to a DRF view is counted against up to two counters of its route group (the view's
+``throttle_scope``, "default" when it has none):
+
+- ``client``: the OAuth2 application (``client_id``) when the request carries an access token,
+  otherwise the signed-in user (``public_id``); anonymous requests have no client counter;
+- ``ip``: the client address, ``REMOTE_ADDR`` unless it is one of RATE_LIMIT_TRUSTED_PROXIES.
+
+Windows are fixed and aligned on the period (a "300/min" counter restarts at every full minute, UTC
+epoch), which allows a burst of up to twice the limit across a window boundary: the price of one
+atomic ``cache.add`` + ``cache.incr`` per counter, with no clock shared between processes other
+than the wall clock. With Redis (REDIS_URL) both operations are atomic. The fallback database cache
+(no REDIS_URL) is shared by all processes but its ``incr`` is a read then a write: concurrent
+requests may be under-counted, never refused wrongly.
+
+The most constraining counter is kept on the request; ``RateLimitHeadersMiddleware`` writes it as
+``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds) on every limited
+response, the 429 problem included (its Retry-After comes from DRF's Throttled exception).
+"""
+
+import hashlib
+import ipaddress
+import math
+import re
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.throttling import BaseThrottle
+
+DEFAULT_GROUP = "default"
+PERIODS = {"s": 1, "min": 60, "h": 3600, "day": 86400}
+_RATE = re.compile(r"^([1-9][0-9]*)/(s|min|h|day)$")
+# Identifiers used as they are in cache keys; anything else is hashed (keys stay short and clean).
+_PLAIN_IDENTIFIER = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+
+
+@dataclass(frozen=True)
+class Counter:
+    kind: str
+    limit: int
+    count: int
+    reset: int  # seconds until the window ends
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.count)
+
+    @property
+    def exceeded(self) -> bool:
+        return self.count > self.limit
+
+
+@lru_cache(maxsize=64)
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``"300/min"`` → ``(300, 60)``."""
+    match = _RATE.match(rate.strip())
+    if not match:
+        raise ValueError(f"invalid rate {rate!r}: expected N/s, N/min, N/h or N/day")
+    return int(match.group(1)), PERIODS[match.group(2)]
+
+
+def rates_for(group: str) -> dict[str, str]:
+    """The rates of a group; kinds it does not set (or an undeclared group) take the default's."""
+    limits = settings.RATE_LIMITS
+    return {**limits.get(DEFAULT_GROUP, {}), **limits.get(group, {})}
+
+
+def client_identifier(request) -> str | None:
+    # Imported here: this module is loaded with DRF's settings, before the apps registry is ready.
+    from oauth2_provider.models import AbstractAccessToken
+
+    if isinstance(request.auth, AbstractAccessToken) and request.auth.application_id:
+        return f"app:{request.auth.application.client_id}"
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return f"user:{getattr(user, 'public_id', None) or user.pk}"
+    return None
+
+
+def client_ip(request) -> str:
+    """REMOTE_ADDR, or behind trusted proxies the last X-Forwarded-For address they did not add."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    proxies = _trusted_networks(tuple(settings.RATE_LIMIT_TRUSTED_PROXIES))
+    if not proxies or not _is_trusted(remote, proxies):
+        return remote
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    for address in reversed([part for part in forwarded if part]):
+        if not _is_trusted(address, proxies):
+            return address
+    return remote
+
+
+@lru_cache(maxsize=8)
+def _trusted_networks(proxies: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
+
+
+def _is_trusted(address: str, networks: tuple) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def _key_part(identifier: str) -> str:
+    if _PLAIN_IDENTIFIER.match(identifier):
+        return identifier
+    return hashlib.sha256(identifier.encode()).hexdigest()[:32]
+
+
+def hit(group: str, kind: str, identifier: str, rate: str, now: float | None = None) -> Counter:
+    """Count one request in the current window of this counter and return its state."""
+    limit, period = parse_rate(rate)
+    now = time.time() if now is None else now
+    window = int(now // period)
+    key = f"{settings.RATE_LIMIT_CACHE_PREFIX}:{group}:{kind}:{_key_part(identifier)}:{period}:{window}"
+    # The key outlives its window by at most one period; add() is a no-op when it already exists.
+    cache.add(key, 0, timeout=period + 1)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired (or evicted) between add and incr: this request opens it again
+        cache.set(key, 1, timeout=period + 1)
+        count = 1
+    reset = max(1, math.ceil((window + 1) * period - now))
+    return Counter(kind=kind, limit=limit, count=count, reset=reset)
+
+
+def most_constraining(counters: list[Counter]) -> Counter:
+    exceeded = [counter for counter in counters if counter.exceeded]
+    if exceeded:
+        return max(exceeded, key=lambda counter: counter.reset)
+    return min(counters, key=lambda counter: (counter.remaining, -counter.reset))
+
+
+class RateLimitThrottle(BaseThrottle):
+    """The API's only throttle (REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"])."""
+
+    def allow_request(self, request, view) -> bool:
+        group = getattr(view, "throttle_scope", None) or DEFAULT_GROUP
+        rates = rates_for(group)
+        identities = {"client": client_identifier(request), "ip": client_ip(request)}
+        counters = [
+            hit(group, kind, identity, rates[kind])
+            for kind, identity in identities.items()
+            if identity and kind in rates
+        ]
+        if not counters:
+            return True
+        self.counter = most_constraining(counters)
+        # On the Django request: the middleware sees it, whatever DRF's Request wrapper does.
+        request._request.rate_limit = self.counter
+        return not self.counter.exceeded
+
+    def wait(self) -> float | None:
+        return self.counter.reset
+
+
+class RateLimitHeadersMiddleware:
+    """Writes the RateLimit-* headers of the counter the throttle kept (success and 429 alike)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        counter = getattr(request, "rate_limit", None)
+        if counter is not None:
+            response["RateLimit-Limit"] = str(counter.limit)
+            response["RateLimit-Remaining"] = str(counter.remaining)
+            response["RateLimit-Reset"] = str(counter.reset)
+        return response

@@ -1,0 +1,357 @@
+"""Verification of the sealed journal, and inclusion proofs of single entries.
+
+``verify_journal`` recomputes everything a seal vouches for, batch after batch, and stops at the first
+failing batch:
+
+- the seal itself: its hash over its canonical body, its Ed25519 signature by the published key it
+  names (an unknown key fails), the chain (batch numbers consecutive from 1, previous_seal_hash equal
+  to the preceding seal's hash, id ranges in order and not overlapping);
+- its entries (unless the batch was purged): the entries present with first <= id <= last, in id
+  order, must be ``entry_count`` many and give back the Merkle root;
+- no entry may exist between two sealed ranges, below the first one, or inside a purged one (a row
+  inserted after sealing).
+
+What it can name: the batch always; the entry when the evidence designates one (an entry outside any
+sealed range, a missing first or last entry of a range). A modified, swapped, deleted or inserted
+entry inside a range changes the root or the count, but the seal keeps no per-entry hashes, so which
+entry changed cannot be told from the database alone; the report names the batch, and an auditor holding
+an inclusion proof for an entry (whose leaf hash the proof fixes) can tell whether that entry changed.
+
+Rows are read as PostgreSQL-assembled canonical text (protection/canonical.py), a batch per query; with
+``workers`` > 1 the batches are spread over forked processes, each with its own database connection.
+"""
+
+import json
+import multiprocessing
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+
+from platform_core.exceptions import Conflict
+from protection import canonical, signing
+from protection.models import JournalEntry, Seal
+from protection.selectors import entry_visible_to
+
+NOT_SEALED_RETRY_AFTER = 5  # seconds: the sealer runs every 2 s
+TASK_BATCHES = 4  # batches per task handed to a worker process
+
+
+class EntryNotSealed(Conflict):
+    code = "journal-entry-not-sealed"
+    title = _("Entrée pas encore scellée")
+    description = _(
+        "L'entrée du journal n'est pas encore scellée : sa preuve d'inclusion sera disponible dans "
+        "quelques secondes (voir l'en-tête Retry-After)."
+    )
+
+
+@dataclass(frozen=True)
+class Failure:
+    batch_number: int | None
+    reason: str
+    entry_id: int | None = None
+
+    def __str__(self) -> str:
+        where = f"lot {self.batch_number}" if self.batch_number is not None else "journal"
+        entry = f", entrée {self.entry_id}" if self.entry_id is not None else ""
+        return f"{where}{entry} : {self.reason}"
+
+
+@dataclass
+class Report:
+    batches: int = 0
+    purged_batches: int = 0
+    entries: int = 0
+    seconds: float = 0.0
+    failure: Failure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    @property
+    def entries_per_second(self) -> float:
+        return self.entries / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True)
+class SealRow:
+    batch_number: int
+    first_entry_id: int
+    last_entry_id: int
+    entry_count: int
+    merkle_root: str
+    previous_seal_hash: str
+    seal_hash: str
+    key_id: str
+    signature: str
+    sealed_at: datetime
+    purged: bool
+
+
+_SEALS_SQL = """
+SELECT s.batch_number, s.first_entry_id, s.last_entry_id, s.entry_count, s.merkle_root,
+       s.previous_seal_hash, s.seal_hash, s.key_id, s.signature, s.sealed_at, p.id IS NOT NULL
+  FROM protection_seal s LEFT JOIN protection_purgedbatch p ON p.seal_id = s.id
+"""
+
+
+def _load_seals(since: datetime | None, until: datetime | None) -> tuple[SealRow | None, list[SealRow]]:
+    """(the seal just before the window, the seals of the window), in batch order."""
+    conditions, params = [], []
+    if since is not None:
+        conditions.append("s.sealed_at >= %s")
+        params.append(since)
+    if until is not None:
+        conditions.append("s.sealed_at < %s")
+        params.append(until)
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    with connection.cursor() as cursor:
+        cursor.execute(_SEALS_SQL + where + " ORDER BY s.batch_number", params)
+        seals = [SealRow(*row) for row in cursor.fetchall()]
+        anchor = None
+        if seals and seals[0].batch_number > 1:
+            cursor.execute(_SEALS_SQL + " WHERE s.batch_number = %s", [seals[0].batch_number - 1])
+            row = cursor.fetchone()
+            anchor = SealRow(*row) if row else None
+    return anchor, seals
+
+
+def check_seal(seal: SealRow, previous: SealRow | None, public_keys: dict[str, str]) -> Failure | None:
+    """The seal's own hash and signature, and its link to the previous one."""
+
+    def fail(reason: str) -> Failure:
+        return Failure(seal.batch_number, reason)
+
+    body = canonical.seal_body(
+        batch_number=seal.batch_number,
+        first_entry_id=seal.first_entry_id,
+        last_entry_id=seal.last_entry_id,
+        entry_count=seal.entry_count,
+        merkle_root=seal.merkle_root,
+        previous_seal_hash=seal.previous_seal_hash,
+        key_id=seal.key_id,
+        sealed_at=seal.sealed_at,
+    )
+    if canonical.seal_hash(body) != seal.seal_hash:
+        return fail("l'empreinte du sceau ne correspond pas à son contenu")
+    public_key = public_keys.get(seal.key_id)
+    if public_key is None:
+        return fail(f"le sceau est signé par une clé inconnue ({seal.key_id})")
+    if not signing.verify_signature(public_key, body, seal.signature):
+        return fail(f"la signature du sceau est invalide (clé {seal.key_id})")
+    if previous is None:
+        if seal.batch_number != 1:
+            return fail(f"le lot {seal.batch_number - 1} qui le précède est introuvable")
+        if seal.previous_seal_hash != "":
+            return fail("le premier lot ne doit pas désigner de sceau précédent")
+    else:
+        if seal.batch_number != previous.batch_number + 1:
+            return fail(f"numérotation rompue : le lot précédent est le lot {previous.batch_number}")
+        if seal.previous_seal_hash != previous.seal_hash:
+            return fail("le chaînage est rompu : l'empreinte du sceau précédent ne correspond pas")
+        if seal.first_entry_id <= previous.last_entry_id:
+            return fail("la plage d'entrées chevauche celle du lot précédent")
+    if not (seal.first_entry_id <= seal.last_entry_id and 1 <= seal.entry_count):
+        return fail("la plage d'entrées du sceau est incohérente")
+    if seal.entry_count > seal.last_entry_id - seal.first_entry_id + 1:
+        return fail("le sceau annonce plus d'entrées que sa plage n'en peut contenir")
+    return None
+
+
+def check_batch_entries(cursor, seal: SealRow, after_id: int, data) -> tuple[int, Failure | None]:
+    """(entries read, failure) for the entries after_id < id <= last of ``seal``."""
+
+    def fail(reason: str, entry_id: int | None = None) -> tuple[int, Failure]:
+        return len(ids), Failure(seal.batch_number, reason, entry_id)
+
+    cursor.execute(
+        canonical.ENTRY_SQL + " WHERE id > %s AND id <= %s ORDER BY id", [after_id, seal.last_entry_id]
+    )
+    rows = cursor.fetchall()
+    ids = [row[0] for row in rows]
+    if ids and ids[0] < seal.first_entry_id:
+        return fail("entrée hors de toute plage scellée (insérée après scellement ?)", ids[0])
+    if seal.purged:
+        if ids:
+            return fail("entrée présente dans un lot purgé", ids[0])
+        return 0, None
+    if not ids or ids[0] != seal.first_entry_id:
+        return fail("la première entrée du lot est absente", seal.first_entry_id)
+    if ids[-1] != seal.last_entry_id:
+        return fail("la dernière entrée du lot est absente", seal.last_entry_id)
+    if len(ids) != seal.entry_count:
+        return fail(
+            f"le lot compte {len(ids)} entrées au lieu de {seal.entry_count} (entrée supprimée ou insérée)"
+        )
+    _ids, leaves = canonical.leaves_from_rows(rows, data)
+    if canonical.merkle_root(leaves).hex() != seal.merkle_root:
+        return fail("la racine de Merkle diffère : le contenu d'au moins une entrée a été modifié")
+    return len(ids), None
+
+
+# --- worker processes ---------------------------------------------------------------------------------
+
+_worker_connection = None
+_worker_data = None
+
+
+def _worker_start(params: dict) -> None:
+    import psycopg
+
+    global _worker_connection, _worker_data
+    _worker_connection = psycopg.connect(**params, autocommit=True)
+    _worker_data = canonical.DataCanonicaliser()
+
+
+def _worker_check(task: list[tuple[SealRow, int]]) -> list[tuple[int, int, Failure | None]]:
+    results = []
+    with _worker_connection.cursor() as cursor:
+        for seal, after_id in task:
+            count, failure = check_batch_entries(cursor, seal, after_id, _worker_data)
+            results.append((seal.batch_number, count, failure))
+            if failure:
+                break
+    return results
+
+
+def _worker_params() -> dict:
+    connection.ensure_connection()
+    params = connection.get_connection_params()
+    return {key: value for key, value in params.items() if key not in {"cursor_factory", "context"}}
+
+
+# --- the verification ---------------------------------------------------------------------------------
+
+
+def verify_journal(
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    workers: int = 1,
+    progress: Callable[[Report, int], None] | None = None,
+    progress_every: int = 100,
+) -> Report:
+    """Verify the seals (sealed between ``since`` and ``until`` when given) and the entries they cover.
+
+    Inside a transaction the check runs in this process, on what this transaction sees; otherwise it
+    may use ``workers`` processes. ``progress(report, total_batches)`` is called every
+    ``progress_every`` batches.
+    """
+    started = time.monotonic()
+    report = Report()
+    anchor, seals = _load_seals(since, until)
+    public_keys = signing.published_public_keys()
+
+    first_bad_seal, seal_failure = len(seals), None
+    previous = anchor
+    for position, seal in enumerate(seals):
+        seal_failure = check_seal(seal, previous, public_keys)
+        if seal_failure:
+            first_bad_seal = position
+            break
+        previous = seal
+
+    tasks = []
+    after_id = anchor.last_entry_id if anchor else -(2**63)  # nothing may lie below batch 1 either
+    for position in range(0, first_bad_seal, TASK_BATCHES):
+        task = []
+        for seal in seals[position : min(position + TASK_BATCHES, first_bad_seal)]:
+            task.append((seal, after_id))
+            after_id = seal.last_entry_id
+        tasks.append(task)
+
+    def consume(results) -> Failure | None:
+        for task_results in results:
+            for _batch_number, count, failure in task_results:
+                report.entries += count
+                report.batches += 1
+                if failure:
+                    return failure
+                if progress and report.batches % progress_every == 0:
+                    report.seconds = time.monotonic() - started
+                    progress(report, len(seals))
+        return None
+
+    if workers > 1 and len(tasks) > 1 and not connection.in_atomic_block:
+        params = _worker_params()
+        connection.close()  # a forked child must never use the parent's connection
+        context = multiprocessing.get_context("fork")
+        with context.Pool(workers, initializer=_worker_start, initargs=(params,)) as pool:
+            failure = consume(pool.imap(_worker_check, tasks))
+    else:
+        data = canonical.DataCanonicaliser()
+
+        def run_in_process():
+            with connection.cursor() as cursor:
+                for task in tasks:
+                    results = []
+                    for seal, after_id in task:
+                        count, failure = check_batch_entries(cursor, seal, after_id, data)
+                        results.append((seal.batch_number, count, failure))
+                        if failure:
+                            break
+                    yield results
+
+        failure = consume(run_in_process())
+    report.failure = failure or seal_failure
+    report.purged_batches = sum(1 for seal in seals[: report.batches] if seal.purged)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+# --- inclusion proofs -----------------------------------------------------------------------------------
+
+
+def inclusion_proof(entry: JournalEntry) -> dict:
+    """The proof that ``entry`` is in its sealed batch (format: protection/proof.py). EntryNotSealed else."""
+    seal = Seal.objects.filter(first_entry_id__lte=entry.pk, last_entry_id__gte=entry.pk).select_related(
+        "key"
+    )
+    seal = seal.first()
+    if seal is None:
+        raise EntryNotSealed("Cette entrée n'est pas encore scellée ; réessayez dans quelques secondes.")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            canonical.ENTRY_SQL + " WHERE id >= %s AND id <= %s ORDER BY id",
+            [seal.first_entry_id, seal.last_entry_id],
+        )
+        rows = cursor.fetchall()
+    data = canonical.DataCanonicaliser()
+    ids, leaves = canonical.leaves_from_rows(rows, data)
+    index = ids.index(entry.pk)
+    text = canonical.canonical_from_row(rows[index], data)
+    body = {
+        "batch_number": seal.batch_number,
+        "first_entry_id": seal.first_entry_id,
+        "last_entry_id": seal.last_entry_id,
+        "entry_count": seal.entry_count,
+        "merkle_root": seal.merkle_root,
+        "previous_seal_hash": seal.previous_seal_hash,
+        "key_id": seal.key_id,
+        "sealed_at": canonical.format_datetime(seal.sealed_at),
+    }
+    return {
+        "entry": json.loads(text),
+        "canonical": text,
+        "leaf_hash": leaves[index].hex(),
+        "leaf_index": index,
+        "tree_size": len(leaves),
+        "audit_path": [node.hex() for node in canonical.audit_path(leaves, index)],
+        "seal": {**body, "seal_hash": seal.seal_hash, "signature": seal.signature},
+        "key_id": seal.key_id,
+        "public_key": seal.key.public_key,
+    }
+
+
+def entry_proof_for_user(user, public_id) -> dict:
+    """The inclusion proof of an entry the user may see; 404 for an unknown or invisible entry."""
+    entry = JournalEntry.objects.filter(public_id=public_id).first()
+    if entry is None or not entry_visible_to(user, entry):
+        raise Http404
+    return inclusion_proof(entry)

@@ -1,0 +1,197 @@
+"""API quotas: per IP, per client and per route group, counted in Redis, announced in RateLimit-* headers.
+
+Each test counts under a key prefix of its own, so counters never leak between tests (they also expire
+with their window). Limits are per day so that no window boundary falls inside a test in practice.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+from django.conf import settings as django_settings
+from django.urls import include, path
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tests.factories import UserFactory
+from tests.platform_core.test_configuration import BASE_DIR, start_django
+
+pytestmark = pytest.mark.django_db
+
+ORGANISATIONS = "/api/v1/organisations/"
+EXPORTS = "/api/test/exports"
+DAY = 86_400
+
+
+class ExportsApi(APIView):
+    """A route of another group, mounted for these tests only."""
+
+    permission_classes = [AllowAny]
+    throttle_scope = "exports"
+
+    def get(self, request):
+        return Response({"ok": True})
+
+
+urlpatterns = [path("api/test/exports", ExportsApi.as_view()), path("", include("platform_core.urls"))]
+
+
+@pytest.fixture
+def limits(settings):
+    """Returns a setter of RATE_LIMITS; the counters of this test live under their own prefix."""
+    assert "RedisCache" in settings.CACHES["default"]["BACKEND"], (
+        "these tests need the real Redis (REDIS_URL)"
+    )
+    settings.RATE_LIMIT_CACHE_PREFIX = f"test-ratelimit-{uuid.uuid4().hex}"
+
+    def set_limits(**groups):
+        settings.RATE_LIMITS = groups
+
+    return set_limits
+
+
+def rate_headers(response) -> tuple[int, int, int]:
+    return (
+        int(response["RateLimit-Limit"]),
+        int(response["RateLimit-Remaining"]),
+        int(response["RateLimit-Reset"]),
+    )
+
+
+def test_every_api_response_carries_the_rate_limit_headers_and_remaining_decreases(client, limits):
+    limits(default={"client": "100/day", "ip": "5/day"})
+
+    responses = [client.get(ORGANISATIONS, REMOTE_ADDR="10.1.0.1") for _ in range(3)]
+
+    assert [response.status_code for response in responses] == [200, 200, 200]
+    assert [rate_headers(response)[:2] for response in responses] == [(5, 4), (5, 3), (5, 2)]
+    assert all(0 < rate_headers(response)[2] <= DAY for response in responses)
+
+
+def test_over_the_limit_is_a_429_problem_with_retry_after_and_rate_limit_headers(client, limits):
+    limits(default={"ip": "2/day"})
+
+    for _ in range(2):
+        assert client.get(ORGANISATIONS, REMOTE_ADDR="10.1.0.2").status_code == 200
+    response = client.get(ORGANISATIONS, REMOTE_ADDR="10.1.0.2")
+
+    assert response.status_code == 429
+    assert response["Content-Type"] == "application/problem+json"
+    problem = json.loads(response.content)
+    assert problem["type"].endswith("/api/problems/throttled")
+    assert problem["status"] == 429
+    limit, remaining, reset = rate_headers(response)
+    assert (limit, remaining) == (2, 0)
+    assert 0 < reset <= DAY
+    assert int(response["Retry-After"]) == reset
+
+
+def test_each_ip_has_its_own_counter_and_x_forwarded_for_is_not_believed_by_default(client, limits):
+    limits(default={"ip": "1/day"})
+
+    assert client.get(ORGANISATIONS, REMOTE_ADDR="10.1.0.3").status_code == 200
+    spoofed = client.get(ORGANISATIONS, REMOTE_ADDR="10.1.0.3", HTTP_X_FORWARDED_FOR="192.0.2.77")
+    other_ip = client.get(ORGANISATIONS, REMOTE_ADDR="10.1.0.4")
+
+    assert spoofed.status_code == 429
+    assert other_ip.status_code == 200
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(client, limits, settings):
+    limits(default={"ip": "1/day"})
+    settings.RATE_LIMIT_TRUSTED_PROXIES = ["10.2.0.0/16"]
+
+    first = client.get(ORGANISATIONS, REMOTE_ADDR="10.2.0.1", HTTP_X_FORWARDED_FOR="192.0.2.1, 10.2.0.9")
+    same_client = client.get(ORGANISATIONS, REMOTE_ADDR="10.2.0.2", HTTP_X_FORWARDED_FOR="192.0.2.1")
+    other_client = client.get(ORGANISATIONS, REMOTE_ADDR="10.2.0.1", HTTP_X_FORWARDED_FOR="192.0.2.2")
+
+    assert [first.status_code, same_client.status_code, other_client.status_code] == [200, 429, 200]
+
+
+def test_each_signed_in_client_has_its_own_counter(client, limits):
+    limits(default={"client": "2/day", "ip": "100/day"})
+    camille, dominique = UserFactory(), UserFactory()
+
+    client.force_login(camille)
+    camille_statuses = [client.get(ORGANISATIONS, REMOTE_ADDR="10.1.0.5").status_code for _ in range(3)]
+    client.force_login(dominique)
+    dominique_response = client.get(ORGANISATIONS, REMOTE_ADDR="10.1.0.5")
+
+    assert camille_statuses == [200, 200, 429]
+    assert dominique_response.status_code == 200
+    assert rate_headers(dominique_response)[:2] == (2, 1)  # the client counter is the tighter one
+
+
+@pytest.mark.urls(__name__)
+def test_each_route_group_has_its_own_limits_and_counters(client, limits):
+    limits(default={"ip": "1/day"}, exports={"ip": "3/day"})
+
+    organisations = [client.get(ORGANISATIONS, REMOTE_ADDR="10.1.0.6").status_code for _ in range(2)]
+    exports = [client.get(EXPORTS, REMOTE_ADDR="10.1.0.6") for _ in range(4)]
+
+    assert organisations == [200, 429]
+    assert [response.status_code for response in exports] == [200, 200, 200, 429]
+    assert [rate_headers(response)[:2] for response in exports] == [(3, 2), (3, 1), (3, 0), (3, 0)]
+
+
+def test_operations_endpoints_are_not_rate_limited(client, limits):
+    limits(default={"client": "1/day", "ip": "1/day"})
+
+    responses = [client.get(url, REMOTE_ADDR="127.0.0.1") for url in ["/healthz", "/metrics"] * 3]
+
+    assert all(response.status_code != 429 for response in responses)
+    assert all("RateLimit-Limit" not in response for response in responses)
+
+
+# The other process asks through Django's test client, with the settings read from its environment.
+OTHER_PROCESS = """
+from django.conf import settings
+from django.test import Client
+
+settings.RATE_LIMIT_CACHE_PREFIX = {prefix!r}
+client = Client(SERVER_NAME="localhost", REMOTE_ADDR="10.1.0.7")
+for _ in range(2):
+    response = client.get("/api/v1/organisations/")
+    print(response.status_code, response["RateLimit-Remaining"])
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_processes_share_the_counters(client, limits):
+    limits(default={"ip": "5/day"})
+    database = django_settings.DATABASES["default"]
+    environment = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "REDIS_URL": django_settings.REDIS_URL,
+        "VAR_DIR": str(django_settings.VAR_DIR),
+        "RATE_LIMIT_DEFAULT_IP": "5/day",
+    }
+    code = OTHER_PROCESS.format(prefix=django_settings.RATE_LIMIT_CACHE_PREFIX)
+
+    other = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", code],
+        cwd=BASE_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    here = client.get(ORGANISATIONS, REMOTE_ADDR="10.1.0.7")
+
+    assert other.returncode == 0, other.stderr
+    assert other.stdout.split() == ["200", "4", "200", "3"]
+    assert rate_headers(here)[:2] == (5, 2)
+
+
+def test_a_malformed_limit_stops_start_up_naming_the_variable(tmp_path):
+    result = start_django(tmp_path, RATE_LIMIT_DEFAULT_CLIENT="lots")
+
+    assert result.returncode != 0
+    assert "RATE_LIMIT_DEFAULT_CLIENT" in result.stderr
+    assert "N/min" in result.stderr
