@@ -48,7 +48,9 @@ def describe_actor(actor) -> tuple[str, str, str]:
         raise TypeError(f"cannot journal an actor of type {type(actor).__name__}")
     actor_type = _ACTOR_TYPES.get(meta.label_lower, meta.label_lower)
     identifier = getattr(actor, "public_id", None) or getattr(actor, "client_id", None) or actor.pk
-    return actor_type, str(identifier)[:64], str(actor)[:255]
+    # A person's name is personal data: people are named by their public id only.
+    label = "" if actor_type == "user" else str(actor)[:255]
+    return actor_type, str(identifier)[:64], label
 
 
 def _check_payload(data: dict) -> dict:

@@ -40,7 +40,8 @@ def test_actors_are_recorded_by_public_identifier():
     by_user = journal.record("tests.something_happened", actor=user, organisation=organisation)
     by_organisation = journal.record("tests.something_happened", actor=organisation)
 
-    assert (by_user.actor_type, by_user.actor_id) == ("user", str(user.public_id))
+    assert (by_user.actor_type, by_user.actor_id, by_user.actor_label) == ("user", str(user.public_id), "")
+    assert by_organisation.actor_label == str(organisation)
     assert by_user.organisation_id == str(organisation.public_id)
     assert by_organisation.organisation_id == str(organisation.public_id)
 
