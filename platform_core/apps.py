@@ -9,3 +9,7 @@ class PlatformCoreConfig(AppConfig):
 
     def ready(self):
         from platform_core import events  # noqa: F401 - registers the kernel's journal event types
+        from protection.events import register
+
+        # Demo traffic of `make run` (platform_core/sandbox/activity.py).
+        register("sandbox.data_consulted", _("Consultation de données (démonstration)"))

@@ -37,6 +37,8 @@ def main() -> int:
         os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
         os.environ.setdefault("SECURE_COOKIES", "0")
     os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+    # A live journal in the admin: demo consultations every 10 s (platform_core/sandbox/activity.py).
+    os.environ.setdefault("SANDBOX_ACTIVITY", "1")
     started_database = False
     if not os.environ.get("DATABASE_URL"):
         step("Embedded PostgreSQL (DATABASE_URL is unset)")

@@ -322,6 +322,11 @@ LOGGING = {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "INFO"},
         "celery": {"level": LOG_LEVEL},
+        # Sealing runs every 2 seconds: one INFO line per task received, sent and succeeded would bury
+        # everything else. Failures and retries are still logged (ERROR/WARNING).
+        "celery.app.trace": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
+        "celery.beat": {"level": "WARNING"},
     },
 }
 HEALTHZ_CELERY_TIMEOUT = env_int("HEALTHZ_CELERY_TIMEOUT_MS", 1500, minimum=100) / 1000
@@ -356,7 +361,21 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 2.0,
         "options": {"expires": 2.0},
     },
+    # The batches sealed since the last successful verification (`manage.py verify_journal` checks all).
+    "protection.verify_journal": {
+        "task": "protection.tasks.verify_journal_task",
+        "schedule": 600.0,
+        "options": {"expires": 600.0},
+    },
 }
+# Demo consultations journaled every 10 s from the sandbox data (on under `make run`, never in production).
+SANDBOX_ACTIVITY = env_bool("SANDBOX_ACTIVITY", default=False)
+if SANDBOX_ACTIVITY:
+    CELERY_BEAT_SCHEDULE["sandbox.activity"] = {
+        "task": "sandbox.activity",
+        "schedule": 10.0,
+        "options": {"expires": 10.0},
+    }
 # Encrypted columns (protection/crypto.py): the last key encrypts; rotate, then `reencrypt_fields`.
 FIELD_ENCRYPTION_KEYS = env_keyring("FIELD_ENCRYPTION_KEYS", generate_into=SECRETS_DIR, prefix="k")
 

@@ -1,10 +1,13 @@
 """Read-only views of the trust layer for auditors: nothing here can add, change or delete."""
 
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from protection import events
-from protection.models import JournalEntry, PurgedBatch, Seal, SigningKey
+from protection.models import JournalEntry, PurgedBatch, Seal, SigningKey, VerificationRun
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -54,12 +57,85 @@ class JournalEntryAdmin(ReadOnlyAdmin):
             return entry.event_type
 
 
+def verification_status(seal: Seal, runs: list[VerificationRun]) -> str:
+    """The seal's status given the runs (any order) that may cover its batch."""
+    covering = [
+        run
+        for run in runs
+        if run.first_batch is not None and run.first_batch <= seal.batch_number <= run.last_batch
+    ]
+    if not covering:
+        return str(_("Non encore vérifié"))
+    latest = max(covering, key=lambda run: run.pk)
+    if not latest.ok:
+        if latest.failing_batch is None:
+            return str(_("Échec"))
+        return str(_("Échec (lot %(batch)s)") % {"batch": latest.failing_batch})
+    verified = [run for run in covering if run.ok and run.started_at >= seal.sealed_at]
+    if not verified:
+        return str(_("Non encore vérifié"))
+    when = max(run.finished_at for run in verified)
+    return str(
+        _("Vérifié le %(date)s") % {"date": date_format(timezone.localtime(when), "SHORT_DATETIME_FORMAT")}
+    )
+
+
+class SealChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        # One query for the whole page: the runs overlapping the page's batch range.
+        seals = list(self.result_list)
+        runs = []
+        if seals:
+            bounds = {
+                "low": min(seal.batch_number for seal in seals),
+                "high": max(s.batch_number for s in seals),
+            }
+            runs = list(
+                VerificationRun.objects.filter(
+                    first_batch__lte=bounds["high"], last_batch__gte=bounds["low"]
+                ).only("started_at", "finished_at", "first_batch", "last_batch", "ok", "failing_batch")
+            )
+        for seal in seals:
+            seal.verification_status = verification_status(seal, runs)
+
+
 @admin.register(Seal)
 class SealAdmin(ReadOnlyAdmin):
-    list_display = ["batch_number", "first_entry_id", "last_entry_id", "entry_count", "key", "sealed_at"]
+    list_display = [
+        "batch_number", "first_entry_id", "last_entry_id", "entry_count", "key", "sealed_at", "verification",
+    ]  # fmt: skip
     list_filter = ["key", "sealed_at"]
     search_fields = ["=merkle_root", "=seal_hash"]
     date_hierarchy = "sealed_at"
+
+    def get_changelist(self, request, **kwargs):
+        return SealChangeList
+
+    @admin.display(description=_("Vérification"))
+    def verification(self, seal):
+        status = getattr(seal, "verification_status", None)
+        if status is None:  # outside the changelist: this seal's runs only
+            runs = VerificationRun.objects.filter(
+                first_batch__lte=seal.batch_number, last_batch__gte=seal.batch_number
+            )
+            status = verification_status(seal, list(runs))
+        return status
+
+
+@admin.register(VerificationRun)
+class VerificationRunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id", "started_at", "finished_at", "first_batch", "last_batch", "entries_checked", "ok",
+        "failing_batch", "failing_entry",
+    ]  # fmt: skip
+    list_filter = ["ok", "started_at"]
+    date_hierarchy = "started_at"
+    fields = [
+        "started_at", "finished_at", "first_batch", "last_batch", "entries_checked", "ok", "failing_batch",
+        "failing_entry", "message",
+    ]  # fmt: skip
+    readonly_fields = fields
 
 
 @admin.register(SigningKey)

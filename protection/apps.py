@@ -11,6 +11,7 @@ class ProtectionConfig(AppConfig):
         from protection import events
 
         events.register("journal.purged", _("Purge d'entrées du journal échues"), citizen_visible=False)
+        events.register("journal.verified", _("Vérification du journal scellé"), citizen_visible=False)
         events.register("journal.key_rotated", _("Rotation de clé de scellement"), citizen_visible=False)
         events.register(
             "protection.fields_reencrypted",

@@ -111,3 +111,26 @@ class PurgedBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.seal} purgé le {self.purged_at:%Y-%m-%d}"
+
+
+class VerificationRun(models.Model):
+    """One verification of the sealed journal (manage.py verify_journal or the periodic task). Insert-only."""
+
+    started_at = models.DateTimeField(_("commencée le"))
+    finished_at = models.DateTimeField(_("terminée le"))
+    first_batch = models.PositiveBigIntegerField(_("premier lot"), null=True, blank=True)
+    last_batch = models.PositiveBigIntegerField(_("dernier lot"), null=True, blank=True)
+    entries_checked = models.PositiveBigIntegerField(_("entrées vérifiées"), default=0)
+    ok = models.BooleanField(_("conforme"))
+    failing_batch = models.PositiveBigIntegerField(_("lot en échec"), null=True, blank=True)
+    failing_entry = models.BigIntegerField(_("entrée en échec"), null=True, blank=True)
+    message = models.CharField(_("message"), max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("vérification du journal")
+        verbose_name_plural = _("vérifications du journal")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        status = "conforme" if self.ok else "en échec"
+        return f"vérification du {self.started_at:%Y-%m-%d %H:%M:%S} ({status})"

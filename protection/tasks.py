@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from protection import sealing
+from protection import sealing, verification
 
 
 @shared_task(name="protection.tasks.seal_journal_task", ignore_result=True)
@@ -13,3 +13,14 @@ def seal_journal_task() -> int:
     (horizon wait and number of batches per run are capped; a backlog is worked off tick after tick).
     """
     return len(sealing.seal_pending())
+
+
+@shared_task(name="protection.tasks.verify_journal_task", ignore_result=True)
+def verify_journal_task() -> int | None:
+    """Verify the batches sealed since the last successful verification (scheduled by CELERY_BEAT_SCHEDULE).
+
+    Recorded as a VerificationRun and a "journal.verified" entry; the full check of every batch is
+    `manage.py verify_journal`. Returns the run's id, None when no batch was sealed since.
+    """
+    run = verification.verify_journal_incrementally()
+    return run.pk if run else None

@@ -22,23 +22,28 @@ Rows are read as PostgreSQL-assembled canonical text (protection/canonical.py), 
 """
 
 import json
+import logging
 import multiprocessing
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
+from django.db import connection, transaction
 from django.http import Http404
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from platform_core.exceptions import Conflict
-from protection import canonical, signing
-from protection.models import JournalEntry, Seal
+from protection import canonical, journal, signing
+from protection.enums import Outcome
+from protection.models import JournalEntry, Seal, VerificationRun
 from protection.selectors import entry_visible_to
 
 NOT_SEALED_RETRY_AFTER = 5  # seconds: the sealer runs every 2 s
 TASK_BATCHES = 4  # batches per task handed to a worker process
+
+logger = logging.getLogger(__name__)
 
 
 class EntryNotSealed(Conflict):
@@ -69,6 +74,8 @@ class Report:
     entries: int = 0
     seconds: float = 0.0
     failure: Failure | None = None
+    first_batch: int | None = None  # the range of batches the run was asked to check
+    last_batch: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -101,9 +108,14 @@ SELECT s.batch_number, s.first_entry_id, s.last_entry_id, s.entry_count, s.merkl
 """
 
 
-def _load_seals(since: datetime | None, until: datetime | None) -> tuple[SealRow | None, list[SealRow]]:
+def _load_seals(
+    since: datetime | None, until: datetime | None, after_batch: int | None = None
+) -> tuple[SealRow | None, list[SealRow]]:
     """(the seal just before the window, the seals of the window), in batch order."""
     conditions, params = [], []
+    if after_batch is not None:
+        conditions.append("s.batch_number > %s")
+        params.append(after_batch)
     if since is not None:
         conditions.append("s.sealed_at >= %s")
         params.append(since)
@@ -233,11 +245,13 @@ def verify_journal(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
+    after_batch: int | None = None,
     workers: int = 1,
     progress: Callable[[Report, int], None] | None = None,
     progress_every: int = 100,
 ) -> Report:
-    """Verify the seals (sealed between ``since`` and ``until`` when given) and the entries they cover.
+    """Verify the seals (sealed between ``since`` and ``until``, numbered after ``after_batch``, when
+    given) and the entries they cover.
 
     Inside a transaction the check runs in this process, on what this transaction sees; otherwise it
     may use ``workers`` processes. ``progress(report, total_batches)`` is called every
@@ -245,7 +259,9 @@ def verify_journal(
     """
     started = time.monotonic()
     report = Report()
-    anchor, seals = _load_seals(since, until)
+    anchor, seals = _load_seals(since, until, after_batch)
+    if seals:
+        report.first_batch, report.last_batch = seals[0].batch_number, seals[-1].batch_number
     public_keys = signing.published_public_keys()
 
     first_bad_seal, seal_failure = len(seals), None
@@ -303,6 +319,52 @@ def verify_journal(
     report.purged_batches = sum(1 for seal in seals[: report.batches] if seal.purged)
     report.seconds = time.monotonic() - started
     return report
+
+
+def record_run(report: Report, started_at: datetime) -> VerificationRun:
+    """Keep the outcome of a verification: one VerificationRun row and one "journal.verified" entry."""
+    failure = report.failure
+    run_data = {
+        "first_batch": report.first_batch,
+        "last_batch": report.last_batch,
+        "entries_checked": report.entries,
+        "ok": failure is None,
+        "failing_batch": failure.batch_number if failure else None,
+        "failing_entry": failure.entry_id if failure else None,
+        "message": str(failure)[:500] if failure else "",
+    }
+    with transaction.atomic():
+        run = VerificationRun.objects.create(started_at=started_at, finished_at=timezone.now(), **run_data)
+        journal.record(
+            "journal.verified",
+            actor=None,
+            outcome=Outcome.SUCCESS if failure is None else Outcome.FAILURE,
+            data={key: value for key, value in run_data.items() if key != "ok"},
+        )
+    if failure is None:
+        logger.info(
+            "journal verified: batches %s-%s, %s entries",
+            report.first_batch,
+            report.last_batch,
+            report.entries,
+        )
+    else:
+        logger.error("journal verification FAILED: %s", failure)
+    return run
+
+
+def verify_journal_incrementally() -> VerificationRun | None:
+    """Verify the batches sealed since the last successful run (all of them the first time) and record it.
+
+    None, and nothing recorded, when no batch was sealed since.
+    """
+    last_ok = VerificationRun.objects.filter(ok=True, last_batch__isnull=False).order_by("-id").first()
+    after_batch = last_ok.last_batch if last_ok else None
+    started_at = timezone.now()
+    report = verify_journal(after_batch=after_batch)
+    if report.first_batch is None:
+        return None
+    return record_run(report, started_at)
 
 
 # --- inclusion proofs -----------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Exit status 0 when everything verifies, 1 (CommandError) at the first failing batch, which is named
 with, where the evidence designates one, the entry. Read-only, so it can run at any time; with
 --since/--until only the batches sealed in that window are checked (their link to the batch just
-before the window included).
+before the window included). Every run is recorded (a VerificationRun and a "journal.verified" entry).
 """
 
 import os
@@ -12,7 +12,7 @@ from datetime import datetime, time, timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from protection.verification import Report, verify_journal
+from protection.verification import Report, record_run, verify_journal
 
 
 def _date(value: str) -> datetime:
@@ -58,9 +58,11 @@ class Command(BaseCommand):
                 f"{_number(report.entries_per_second)} entrées/s"
             )
 
+        started_at = timezone.now()
         report = verify_journal(
             since=since, until=until, workers=workers, progress=progress, progress_every=progress_every
         )
+        record_run(report, started_at)
         summary = (
             f"{report.batches} lot(s) ({report.purged_batches} purgé(s)), {_number(report.entries)} entrées "
             f"en {report.seconds:.1f} s ({_number(report.entries_per_second)} entrées/s)"
