@@ -89,10 +89,9 @@ def _problem(request, status: int, code: str | None = None, detail: str | None =
     return problem_response(request, status, code, detail)
 
 
-def _bare_problem(status: int, detail: str | None = None) -> HttpResponse:
+def _bare_problem(status: int) -> HttpResponse:
+    """The last resort when even problem_response failed: nothing here can raise."""
     body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status}
-    if detail:
-        body["detail"] = detail
     return JsonResponse(body, status=status, content_type="application/problem+json")
 
 
