@@ -244,6 +244,11 @@ def seal_body(
     return _dumps(body).encode("utf-8")
 
 
+def seal_body_of(seal, **overrides) -> bytes:
+    """``seal_body`` of any object carrying the SEAL_FIELDS as attributes (a Seal row), with overrides."""
+    return seal_body(**{name: getattr(seal, name) for name in SEAL_FIELDS} | overrides)
+
+
 def seal_hash(body: bytes) -> str:
     return _sha256(body).hexdigest()
 

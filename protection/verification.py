@@ -140,16 +140,7 @@ def check_seal(seal: SealRow, previous: SealRow | None, public_keys: dict[str, s
     def fail(reason: str) -> Failure:
         return Failure(seal.batch_number, reason)
 
-    body = canonical.seal_body(
-        batch_number=seal.batch_number,
-        first_entry_id=seal.first_entry_id,
-        last_entry_id=seal.last_entry_id,
-        entry_count=seal.entry_count,
-        merkle_root=seal.merkle_root,
-        previous_seal_hash=seal.previous_seal_hash,
-        key_id=seal.key_id,
-        sealed_at=seal.sealed_at,
-    )
+    body = canonical.seal_body_of(seal)
     if canonical.seal_hash(body) != seal.seal_hash:
         return fail("l'empreinte du sceau ne correspond pas à son contenu")
     public_key = public_keys.get(seal.key_id)

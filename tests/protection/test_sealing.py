@@ -184,10 +184,7 @@ def test_entries_are_sealed_in_chained_signed_batches(settings):
     ring = signing.keyring()
     public_key = SigningKey.objects.get(key_id=ring.active_key_id).public_key
     for seal in Seal.objects.order_by("batch_number"):
-        body = canonical.seal_body(
-            **{name: getattr(seal, name) for name in canonical.SEAL_FIELDS if name != "key_id"},
-            key_id=seal.key_id,
-        )
+        body = canonical.seal_body_of(seal)
         assert canonical.seal_hash(body) == seal.seal_hash
         assert signing.verify_signature(public_key, body, seal.signature)
         rows = JournalEntry.objects.filter(id__gte=seal.first_entry_id, id__lte=seal.last_entry_id)

@@ -135,16 +135,7 @@ def test_a_replaced_seal_with_a_recomputed_hash_is_caught_by_its_signature(seale
     _entries, seals = sealed
     seal = seals[1]
     forged_root = "0" * 64
-    body = canonical.seal_body(
-        batch_number=seal.batch_number,
-        first_entry_id=seal.first_entry_id,
-        last_entry_id=seal.last_entry_id,
-        entry_count=seal.entry_count,
-        merkle_root=forged_root,
-        previous_seal_hash=seal.previous_seal_hash,
-        key_id=seal.key_id,
-        sealed_at=seal.sealed_at,
-    )
+    body = canonical.seal_body_of(seal, merkle_root=forged_root)
     as_superuser(
         "UPDATE protection_seal SET merkle_root = %s, seal_hash = %s WHERE batch_number = 2",
         [forged_root, canonical.seal_hash(body)],
@@ -155,16 +146,7 @@ def test_a_replaced_seal_with_a_recomputed_hash_is_caught_by_its_signature(seale
 
 
 def forge(seal: Seal, key_id: str, private_key: Ed25519PrivateKey) -> None:
-    body = canonical.seal_body(
-        batch_number=seal.batch_number,
-        first_entry_id=seal.first_entry_id,
-        last_entry_id=seal.last_entry_id,
-        entry_count=seal.entry_count,
-        merkle_root=seal.merkle_root,
-        previous_seal_hash=seal.previous_seal_hash,
-        key_id=key_id,
-        sealed_at=seal.sealed_at,
-    )
+    body = canonical.seal_body_of(seal, key_id=key_id)
     signature = base64.b64encode(private_key.sign(body)).decode()
     as_superuser(
         "UPDATE protection_seal SET key_id = %s, seal_hash = %s, signature = %s WHERE batch_number = %s",
