@@ -67,9 +67,8 @@ INSERT INTO protection_journalentry (public_id, occurred_at, event_type, actor_t
 SELECT gen_random_uuid(), now() - interval '1 day' + n * interval '1 millisecond', %(event)s, 'system',
        'bench-client', 'bench-client', %(organisation)s, 'p1:' || encode(sha256(n::text::bytea), 'hex'),
        %(purpose)s, %(contract)s, 'success', md5(n::text),
-       jsonb_build_object('fields', jsonb_build_array('revenu_fiscal_reference', 'quotient_familial'),
-                          'provider', 'dgfip', 'status', 200, 'duration_ms', n %% 500,
-                          'person', n %% 100000), NULL
+       format('{"duration_ms":%%s,"fields":["revenu_fiscal_reference","quotient_familial"],"person":%%s,'
+              '"provider":"dgfip","status":200}', n %% 500, n %% 100000)::json, NULL
   FROM generate_series(1, %(count)s) AS n
 """
 
@@ -140,7 +139,9 @@ def _record_worker() -> dict:
 
 
 def _plain_worker() -> dict:
-    from psycopg.types.json import Jsonb
+    from psycopg.types.json import Json
+
+    from protection.canonical import canonical_json
 
     key = b"bench-pseudonym-key-32-bytes-long"  # same HMAC cost as pseudonym_for
     seed = os.getpid() * 1_000_000
@@ -153,7 +154,8 @@ def _plain_worker() -> dict:
                     cursor.execute(
                         _INSERT_SQL,
                         (uuid.uuid4(), datetime.now(UTC), EVENT_TYPE, ORGANISATION,
-                         f"p1:{digest.hexdigest()}", PURPOSE, CONTRACT, uuid.uuid4().hex, Jsonb(payload(i))),
+                         f"p1:{digest.hexdigest()}", PURPOSE, CONTRACT, uuid.uuid4().hex,
+                         Json(payload(i), dumps=canonical_json)),
                     )  # fmt: skip
                     cursor.fetchone()
 

@@ -4,42 +4,45 @@ Auditors re-implement what this module describes; it depends on the standard lib
 
 Canonical entry
 ---------------
-The canonical form of a journal entry is the UTF-8 encoding of one JSON object with exactly these
-fifteen members, and nothing else::
+The canonical form of a journal entry is the UTF-8 encoding of its fifteen fields, in this order,
+joined by the character U+001F (INFORMATION SEPARATOR ONE, "unit separator"), with nothing before
+the first or after the last::
 
-    actor_id, actor_label, actor_type, contract, data, deferred_disclosure_until, event_type, id,
-    occurred_at, organisation_id, outcome, public_id, purpose, request_id, subject
+    id, public_id, occurred_at, event_type, actor_type, actor_id, actor_label, organisation_id,
+    subject, purpose, contract, outcome, request_id, deferred_disclosure_until, data
 
 - ``id``: the entry's integer id, in decimal (``12``);
-- ``public_id``: its UUID, lowercase, with hyphens (``"1b4e28ba-2fa1-11d2-883f-0016d3cca427"``);
+- ``public_id``: its UUID, lowercase, with hyphens (``1b4e28ba-2fa1-11d2-883f-0016d3cca427``);
 - ``occurred_at``: UTC, ISO 8601 with exactly six fractional digits and ``Z``:
-  ``"2026-11-28T21:03:04.123456Z"``;
-- ``deferred_disclosure_until``: the same datetime format, or ``null``;
-- ``data``: a JSON object (possibly ``{}``), canonicalised recursively like the whole entry;
-- every other member: a string (possibly empty).
+  ``2026-11-28T21:03:04.123456Z``;
+- ``deferred_disclosure_until``: the same datetime format, or the empty string when there is none;
+- ``data``: the payload, a JSON object, as its canonical JSON text (below); the platform stores that
+  very text (a PostgreSQL ``json`` column keeps it byte for byte);
+- every other field: the string as it is, with no quoting or escaping. None of the fifteen may contain
+  U+001F: ``journal.record`` refuses it, a CHECK constraint forbids it in the table, verification
+  checks every row again, canonical JSON escapes it (``\\u001f``), and the offline verifier refuses
+  an entry holding one. So the fields can always be told apart again.
 
-Serialisation rules (those of Python's ``json.dumps(value, sort_keys=True, separators=(",", ":"),
-ensure_ascii=False)``):
+Canonical JSON (the payload, and the seal body below) is Python's ``json.dumps(value,
+sort_keys=True, separators=(",", ":"), ensure_ascii=False)``:
 
 - object members sorted by key, comparing keys code point by code point; no whitespace anywhere;
   ``,`` between members and elements, ``:`` between key and value;
 - strings: characters as they are (no ``\\uXXXX`` escapes for non-ASCII), except ``"`` -> ``\\"``,
   ``\\`` -> ``\\\\``, U+0008 -> ``\\b``, U+000C -> ``\\f``, U+000A -> ``\\n``, U+000D -> ``\\r``,
   U+0009 -> ``\\t``, and any other code point below U+0020 -> ``\\u00xx`` (lowercase hex);
-- numbers in ``data`` are those *stored* (PostgreSQL jsonb keeps exact decimals and prints them
-  without exponent): a number written without fraction or exponent there is an integer, printed in
-  decimal; any other is read as an IEEE 754 double and printed as the shortest decimal string that
-  reads back as the same double, in Python's ``repr`` notation (``0.1``, ``2.0``, ``1e-07``). So a
-  payload given as ``1e16`` is stored as ``10000000000000000`` and canonicalised as that integer;
-- ``true``, ``false``, ``null`` as such;
-- array elements keep their order.
+- integers in decimal; other numbers as the shortest decimal string that reads back as the same IEEE
+  754 double, in Python's ``repr`` notation (``0.1``, ``2.0``, ``1e-07``); no NaN or infinity;
+- ``true``, ``false``, ``null`` as such; array elements keep their order.
 
-Example (one line in reality)::
+Example, with ``␟`` standing for U+001F (one line in reality)::
 
-    {"actor_id":"","actor_label":"","actor_type":"system","contract":"","data":{"a":1,"b":"é"},
-     "deferred_disclosure_until":null,"event_type":"journal.purged","id":12,
-     "occurred_at":"2026-11-28T21:03:04.123456Z","organisation_id":"","outcome":"success",
-     "public_id":"1b4e28ba-2fa1-11d2-883f-0016d3cca427","purpose":"","request_id":"","subject":""}
+    12␟1b4e28ba-2fa1-11d2-883f-0016d3cca427␟2026-11-28T21:03:04.123456Z␟journal.purged␟system␟␟␟␟
+    ␟␟␟success␟␟␟{"a":1,"b":"é"}
+
+Why this form rather than one JSON object: verification rebuilds it for every entry, and PostgreSQL
+joins columns (``concat_ws``) and hashes them several times faster than it escapes them into JSON;
+this is what lets ``verify_journal`` check half a million entries a second on two cores.
 
 Merkle tree (RFC 6962 §2.1)
 ---------------------------
@@ -84,9 +87,10 @@ ENTRY_FIELDS = (
     "contract",
     "outcome",
     "request_id",
-    "data",
     "deferred_disclosure_until",
+    "data",
 )
+SEPARATOR = "\x1f"
 SEAL_FIELDS = (
     "batch_number",
     "first_entry_id",
@@ -119,7 +123,8 @@ def format_datetime(value: datetime | None) -> str | None:
 
 
 def entry_fields(entry) -> dict:
-    """The canonical members of a JournalEntry (or any object with the same attributes), as JSON values."""
+    """The fields of a JournalEntry (or any object with the same attributes) as JSON values: the
+    ``entry`` object of an inclusion proof."""
     return {
         "id": int(entry.id),
         "public_id": str(entry.public_id),
@@ -134,18 +139,34 @@ def entry_fields(entry) -> dict:
         "contract": entry.contract,
         "outcome": entry.outcome,
         "request_id": entry.request_id,
-        "data": entry.data,
         "deferred_disclosure_until": format_datetime(entry.deferred_disclosure_until),
+        "data": entry.data,
     }
 
 
 def canonical_entry(fields: dict) -> str:
-    """The canonical text of an entry given its members as JSON values (see ``entry_fields``)."""
+    """The canonical text of an entry given its fields as JSON values (see ``entry_fields``)."""
     if set(fields) != set(ENTRY_FIELDS):
-        raise ValueError("a canonical entry has exactly the members listed in ENTRY_FIELDS")
+        raise ValueError("a canonical entry has exactly the fields listed in ENTRY_FIELDS")
     if not isinstance(fields["data"], dict):
         raise ValueError("data must be a JSON object")
-    return _dumps(fields)
+    if not isinstance(fields["id"], int) or isinstance(fields["id"], bool):
+        raise ValueError("id must be an integer")
+    parts = []
+    for name in ENTRY_FIELDS:
+        value = fields[name]
+        if name == "id":
+            value = str(value)
+        elif name == "data":
+            value = _dumps(value)
+        elif value is None and name == "deferred_disclosure_until":
+            value = ""
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must be a string")
+        if SEPARATOR in value:
+            raise ValueError(f"{name} contains U+001F, which no journal field may hold")
+        parts.append(value)
+    return SEPARATOR.join(parts)
 
 
 def leaf_hash(canonical: bytes) -> bytes:
@@ -175,22 +196,29 @@ def merkle_root(leaves: list[bytes]) -> bytes:
     return level[0]
 
 
-def audit_path(leaves: list[bytes], index: int) -> list[bytes]:
-    """RFC 6962 PATH(index, D[n]) for the leaf at ``index`` among ``leaves`` (leaf hashes)."""
+def audit_path_and_root(leaves: list[bytes], index: int) -> tuple[list[bytes], bytes]:
+    """RFC 6962 PATH(index, D[n]) for the leaf at ``index`` among ``leaves`` (leaf hashes), and MTH."""
     if not 0 <= index < len(leaves):
         raise IndexError("leaf index out of range")
     path = []
     level = leaves
+    sha = _sha256
+    node = _NODE
     while len(level) > 1:
         sibling = index ^ 1
         if sibling < len(level):
             path.append(level[sibling])
-        paired = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        paired = [sha(node + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
         if len(level) % 2:
             paired.append(level[-1])
         level = paired
         index //= 2
-    return path
+    return path, level[0]
+
+
+def audit_path(leaves: list[bytes], index: int) -> list[bytes]:
+    """RFC 6962 PATH(index, D[n]) for the leaf at ``index`` among ``leaves`` (leaf hashes)."""
+    return audit_path_and_root(leaves, index)[0]
 
 
 def root_from_audit_path(leaf: bytes, index: int, size: int, path: list[bytes]) -> bytes:
@@ -253,75 +281,39 @@ def seal_hash(body: bytes) -> str:
     return _sha256(body).hexdigest()
 
 
-# --- Reading entries from PostgreSQL in canonical form -------------------------------------------------
+# --- Canonical entries and leaf hashes computed by PostgreSQL ------------------------------------------
 #
-# Sealing and verification read millions of rows: PostgreSQL assembles every member but ``data``
-# (strings escaped by to_json(), whose escaping is the one described above; datetimes by to_char() in
-# UTC), and Python only canonicalises ``data`` and hashes. tests/protection/test_sealing.py checks that
-# this path and ``canonical_entry`` agree on awkward values (quotes, backslashes, control characters,
-# non-ASCII, nested data, numbers).
+# Sealing, verification and proofs let PostgreSQL build the canonical text (concat_ws of the columns,
+# datetimes by to_char() in UTC, ``data`` as the stored json text) and hash it, a batch per query: only
+# 32-byte leaf hashes travel. tests/protection/test_sealing.py checks that this path and
+# ``canonical_entry`` agree on awkward values.
 
-_TIMESTAMP = """'"' || to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '"'"""
-ENTRY_SQL = f"""
-SELECT id,
-       '{{"actor_id":' || to_json(actor_id)::text
-       || ',"actor_label":' || to_json(actor_label)::text
-       || ',"actor_type":' || to_json(actor_type)::text
-       || ',"contract":' || to_json(contract)::text
-       || ',"data":' AS prefix,
-       data::text AS data,
-       ',"deferred_disclosure_until":'
-       || coalesce({_TIMESTAMP.format(column="deferred_disclosure_until")}, 'null')
-       || ',"event_type":' || to_json(event_type)::text
-       || ',"id":' || id::text
-       || ',"occurred_at":' || {_TIMESTAMP.format(column="occurred_at")}
-       || ',"organisation_id":' || to_json(organisation_id)::text
-       || ',"outcome":' || to_json(outcome)::text
-       || ',"public_id":"' || public_id::text || '"'
-       || ',"purpose":' || to_json(purpose)::text
-       || ',"request_id":' || to_json(request_id)::text
-       || ',"subject":' || to_json(subject)::text
-       || '}}' AS suffix
-FROM protection_journalentry
-"""  # noqa: S608 - constant text, no outside input
-
-_loads = json.loads
+_TIMESTAMP = """to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+CANONICAL_SQL = (
+    "concat_ws(chr(31), id, public_id, "
+    + _TIMESTAMP.format(column="occurred_at")
+    + ", event_type, actor_type, actor_id, actor_label, organisation_id, subject, purpose, contract,"
+    " outcome, request_id, coalesce(" + _TIMESTAMP.format(column="deferred_disclosure_until") + ", ''), data)"
+)
+# The text columns: none may hold U+001F, or two different entries could join into the same text.
+# A CHECK constraint ("journal_no_separator") refuses it on write; the leaf SQL checks it again, for a
+# superuser can drop a constraint: a row holding one (or a NULL) gets a NULL leaf, which fails.
+TEXT_COLUMNS = tuple(
+    name
+    for name in ENTRY_FIELDS
+    if name not in {"id", "public_id", "occurred_at", "deferred_disclosure_until", "data"}
+)
+LEAF_SQL = (
+    f"CASE WHEN strpos({' || '.join(TEXT_COLUMNS)}, chr(31)) = 0"
+    f" THEN sha256('\\x00'::bytea || convert_to({CANONICAL_SQL}, 'UTF8')) END"
+)
 
 
-class DataCanonicaliser:
-    """jsonb text -> canonical JSON text, remembering recent results (journal payloads repeat a lot)."""
-
-    def __init__(self, capacity: int = 50_000):
-        self.capacity = capacity
-        self.cache: dict[str, str] = {"{}": "{}"}
-
-    def __call__(self, text: str) -> str:
-        result = self.cache.get(text)
-        if result is None:
-            result = _dumps(_loads(text))
-            if len(self.cache) >= self.capacity:
-                self.cache = {"{}": "{}"}
-            self.cache[text] = result
-        return result
+def leaves_sql(where: str) -> str:
+    """``SELECT id, leaf hash`` of the journal rows matching ``where`` (parameters in it), in id order."""
+    return f"SELECT id, {LEAF_SQL} FROM protection_journalentry WHERE {where} ORDER BY id"  # noqa: S608
 
 
-def leaves_from_rows(
-    rows, canonicalise_data: DataCanonicaliser | None = None
-) -> tuple[list[int], list[bytes]]:
-    """(ids, leaf hashes) of rows ``(id, prefix, data, suffix)`` read with ENTRY_SQL."""
-    canonicalise_data = canonicalise_data or DataCanonicaliser()
-    sha = _sha256
-    leaf = _LEAF
-    ids = []
-    leaves = []
-    append_id = ids.append
-    append_leaf = leaves.append
-    for entry_id, prefix, data, suffix in rows:
-        append_id(entry_id)
-        append_leaf(sha(leaf + (prefix + canonicalise_data(data) + suffix).encode()).digest())
-    return ids, leaves
-
-
-def canonical_from_row(row, canonicalise_data: DataCanonicaliser | None = None) -> str:
-    _entry_id, prefix, data, suffix = row
-    return prefix + (canonicalise_data or DataCanonicaliser())(data) + suffix
+def canonical_sql(where: str) -> str:
+    """``SELECT id, canonical text`` of the journal rows matching ``where``, in id order."""
+    return f"SELECT id, {CANONICAL_SQL} FROM protection_journalentry WHERE {where} ORDER BY id"  # noqa: S608

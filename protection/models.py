@@ -6,13 +6,47 @@ below which no transaction can still commit (see protection/sealing.py), and eac
 exact id range and count it covers.
 """
 
+import json
 import uuid
 
 from django.db import models
+from django.db.models.functions import Chr, Concat, StrIndex
+from django.db.models.lookups import Exact
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from protection import canonical
 from protection.enums import Outcome
+
+
+class CanonicalJSONField(models.JSONField):
+    """A JSON value stored as its canonical text (protection/canonical.py) in a ``json`` column.
+
+    PostgreSQL keeps ``json`` text byte for byte (``jsonb`` would reorder keys and add spaces), so the
+    sealer and the verifier hash the stored text as it is, inside the database. Lookups that need
+    jsonb operators (``__contains``, ``__has_key``) are not available; key transforms are.
+    """
+
+    def db_type(self, connection):
+        return "json"
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        if not prepared:
+            value = self.get_prep_value(value)
+        if hasattr(value, "as_sql"):
+            return value
+        from psycopg.types.json import Json
+
+        return Json(value, dumps=canonical.canonical_json)
+
+    def from_db_value(self, value, expression, connection):
+        # psycopg already decodes json columns; key transforms may come back as text.
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                return value
+        return value
 
 
 class JournalEntry(models.Model):
@@ -29,7 +63,7 @@ class JournalEntry(models.Model):
     contract = models.CharField(_("habilitation"), max_length=64, blank=True, db_index=True)
     outcome = models.CharField(_("résultat"), max_length=16, choices=Outcome.choices, default=Outcome.SUCCESS)
     request_id = models.CharField(_("identifiant de requête"), max_length=128, blank=True)
-    data = models.JSONField(_("données"), default=dict, blank=True)
+    data = CanonicalJSONField(_("données"), default=dict, blank=True)
     deferred_disclosure_until = models.DateTimeField(
         _("information différée jusqu'au"), null=True, blank=True
     )
@@ -42,6 +76,16 @@ class JournalEntry(models.Model):
         constraints = [
             models.CheckConstraint(
                 name="journal_outcome_valid", condition=models.Q(outcome__in=Outcome.values)
+            ),
+            # The canonical form joins the fields with U+001F (protection/canonical.py): none may hold one.
+            models.CheckConstraint(
+                name="journal_no_separator",
+                condition=models.Q(
+                    Exact(
+                        StrIndex(Concat(*canonical.TEXT_COLUMNS, output_field=models.TextField()), Chr(31)),
+                        0,
+                    )
+                ),
             ),
         ]
 
@@ -87,6 +131,7 @@ class Seal(models.Model):
         verbose_name = _("sceau")
         verbose_name_plural = _("sceaux")
         ordering = ["-batch_number"]
+        indexes = [models.Index(fields=["last_entry_id"], name="seal_last_entry_idx")]
         constraints = [
             models.CheckConstraint(
                 name="seal_range_ordered", condition=models.Q(first_entry_id__lte=models.F("last_entry_id"))
@@ -95,6 +140,31 @@ class Seal(models.Model):
 
     def __str__(self) -> str:
         return f"lot {self.batch_number} ({self.first_entry_id}–{self.last_entry_id})"
+
+
+class BatchLeaves(models.Model):
+    """The leaf hashes of a sealed batch, in id order (32 bytes each), kept at sealing time.
+
+    Derived data, never trusted on its own: a proof built from them is checked against the signed
+    root, and verification recomputes every leaf from the entries. They make proofs a lookup instead
+    of a rehash of the whole batch, and let verification name the entry that changed.
+    """
+
+    seal = models.OneToOneField(
+        Seal, on_delete=models.PROTECT, related_name="leaves", verbose_name=_("sceau")
+    )
+    hashes = models.BinaryField(_("empreintes des feuilles"))
+
+    class Meta:
+        verbose_name = _("feuilles d'un lot")
+        verbose_name_plural = _("feuilles des lots")
+
+    def __str__(self) -> str:
+        return f"feuilles du {self.seal}"
+
+    def leaf_list(self) -> list[bytes]:
+        raw = bytes(self.hashes)
+        return [raw[offset : offset + 32] for offset in range(0, len(raw), 32)]
 
 
 class PurgedBatch(models.Model):

@@ -7,11 +7,14 @@ proof holds; 1 and the reason otherwise; 2 when the file cannot be read.
 
 Proof format (GET /api/v1/journal/entries/{public_id}/proof), a JSON object:
 
-- ``entry``: the entry's fifteen canonical members (id, public_id, occurred_at, event_type, actor_type,
-  actor_id, actor_label, organisation_id, subject, purpose, contract, outcome, request_id, data,
-  deferred_disclosure_until), datetimes as ``"2026-11-28T21:03:04.123456Z"``;
-- ``canonical``: the exact canonical text of the entry (JSON, keys sorted, no whitespace, non-ASCII
-  as is; see protection/canonical.py), which must be the canonical serialisation of ``entry``;
+- ``entry``: the entry's fifteen fields as a JSON object (id, public_id, occurred_at, event_type,
+  actor_type, actor_id, actor_label, organisation_id, subject, purpose, contract, outcome, request_id,
+  deferred_disclosure_until, data), datetimes as ``"2026-11-28T21:03:04.123456Z"``,
+  deferred_disclosure_until null when there is none, data an object;
+- ``canonical``: the exact canonical text of the entry (see protection/canonical.py): the fifteen
+  fields in that order joined by U+001F, id in decimal, no datetime -> empty string, data as
+  canonical JSON (keys sorted, no whitespace, non-ASCII as is). It must be the canonical form of
+  ``entry``;
 - ``leaf_hash`` (informative): SHA-256(0x00 || UTF-8 of canonical), hex;
 - ``leaf_index``, ``tree_size``: the entry's position in its batch (entries in id order) and the
   number of entries of the batch;
@@ -24,9 +27,9 @@ Proof format (GET /api/v1/journal/entries/{public_id}/proof), a JSON object:
   at /api/v1/journal/keys. Pass ``--public-key`` with the key you obtained independently (from that
   endpoint, or from the platform's published key list) to avoid trusting the one inside the proof.
 
-Checks: canonical == canonical serialisation of entry; the audit path leads from the leaf hash to
-seal.merkle_root; tree_size == seal.entry_count and the entry id lies in the seal's range; seal_hash
-matches the seal body; the signature verifies under the public key.
+Checks: canonical == canonical form of entry (no field may contain U+001F); the audit path leads
+from the leaf hash to seal.merkle_root; tree_size == seal.entry_count and the entry id lies in the
+seal's range; seal_hash matches the seal body; the signature verifies under the public key.
 """
 
 import argparse
@@ -40,7 +43,7 @@ import sys
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-ENTRY_FIELDS = {
+ENTRY_FIELDS = (
     "id",
     "public_id",
     "occurred_at",
@@ -54,9 +57,10 @@ ENTRY_FIELDS = {
     "contract",
     "outcome",
     "request_id",
-    "data",
     "deferred_disclosure_until",
-}
+    "data",
+)
+SEPARATOR = "\x1f"
 SEAL_BODY_FIELDS = (
     "batch_number",
     "first_entry_id",
@@ -77,6 +81,25 @@ class ProofError(Exception):
 
 def canonical_json(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False)
+
+
+def canonical_entry(entry: dict) -> str:
+    """The canonical text of an entry: its fields in ENTRY_FIELDS order joined by U+001F."""
+    parts = []
+    for name in ENTRY_FIELDS:
+        value = entry[name]
+        if name == "id":
+            value = str(_int(value, "entry.id"))
+        elif name == "data":
+            value = canonical_json(value)
+        elif name == "deferred_disclosure_until" and value is None:
+            value = ""
+        if not isinstance(value, str):
+            raise ProofError(f"entry.{name} doit être une chaîne")
+        if SEPARATOR in value:
+            raise ProofError(f"entry.{name} contient le séparateur U+001F")
+        parts.append(value)
+    return SEPARATOR.join(parts)
 
 
 def _node(left: bytes, right: bytes) -> bytes:
@@ -127,15 +150,15 @@ def verify_proof(proof: dict, public_key: str | None = None) -> None:
         index, size, path = proof["leaf_index"], proof["tree_size"], proof["audit_path"]
     except KeyError as missing:
         raise ProofError(f"membre manquant : {missing}") from None
-    if not isinstance(entry, dict) or set(entry) != ENTRY_FIELDS:
-        raise ProofError("entry doit avoir exactement les quinze membres canoniques")
+    if not isinstance(entry, dict) or set(entry) != set(ENTRY_FIELDS):
+        raise ProofError("entry doit avoir exactement les quinze champs canoniques")
     if not isinstance(entry["data"], dict):
         raise ProofError("entry.data doit être un objet")
     for name in ("occurred_at", "deferred_disclosure_until"):
         if entry[name] is not None and not (isinstance(entry[name], str) and _DATETIME.match(entry[name])):
             raise ProofError(f"entry.{name} n'est pas au format AAAA-MM-JJTHH:MM:SS.ffffffZ")
-    if not isinstance(text, str) or canonical_json(entry) != text:
-        raise ProofError("canonical n'est pas la sérialisation canonique de entry")
+    if not isinstance(text, str) or canonical_entry(entry) != text:
+        raise ProofError("canonical n'est pas la forme canonique de entry")
     if not isinstance(seal, dict) or not set(SEAL_BODY_FIELDS) | {"seal_hash", "signature"} <= set(seal):
         raise ProofError("seal incomplet")
     index, size = _int(index, "leaf_index"), _int(size, "tree_size")

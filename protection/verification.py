@@ -11,14 +11,15 @@ failing batch:
 - no entry may exist between two sealed ranges, below the first one, or inside a purged one (a row
   inserted after sealing).
 
-What it can name: the batch always; the entry when the evidence designates one (an entry outside any
-sealed range, a missing first or last entry of a range). A modified, swapped, deleted or inserted
-entry inside a range changes the root or the count, but the seal keeps no per-entry hashes, so which
-entry changed cannot be told from the database alone; the report names the batch, and an auditor holding
-an inclusion proof for an entry (whose leaf hash the proof fixes) can tell whether that entry changed.
+What it can name: the batch always; the entry when the evidence designates one: an entry outside any
+sealed range, a missing first or last entry of a range, a row holding the separator U+001F, and the
+first entry whose leaf differs from the leaf hashes kept at sealing (BatchLeaves) for a modified,
+swapped, deleted or inserted entry, when those kept leaves give back the signed root (if they were
+tampered with too, only the batch is named).
 
-Rows are read as PostgreSQL-assembled canonical text (protection/canonical.py), a batch per query; with
-``workers`` > 1 the batches are spread over forked processes, each with its own database connection.
+PostgreSQL builds each entry's canonical text and hashes it (protection/canonical.py); only ids and
+32-byte leaf hashes travel, a batch per query. With ``workers`` > 1 the batches are spread over forked
+processes, each with its own database connection.
 """
 
 import json
@@ -37,7 +38,7 @@ from django.utils.translation import gettext_lazy as _
 from platform_core.exceptions import Conflict
 from protection import canonical, journal, signing
 from protection.enums import Outcome
-from protection.models import JournalEntry, Seal, VerificationRun
+from protection.models import BatchLeaves, JournalEntry, Seal, VerificationRun
 from protection.selectors import entry_visible_to
 
 NOT_SEALED_RETRY_AFTER = 5  # seconds: the sealer runs every 2 s
@@ -167,15 +168,36 @@ def check_seal(seal: SealRow, previous: SealRow | None, public_keys: dict[str, s
     return None
 
 
-def check_batch_entries(cursor, seal: SealRow, after_id: int, data) -> tuple[int, Failure | None]:
+_STORED_LEAVES_SQL = """
+SELECT l.hashes FROM protection_batchleaves l JOIN protection_seal s ON s.id = l.seal_id
+ WHERE s.batch_number = %s
+"""
+
+
+def _first_changed(cursor, seal: SealRow, leaves: list[bytes]) -> int | None:
+    """Position of the first leaf that differs from those kept at sealing time, when they are trustworthy
+    (they give back the signed root); None when they cannot tell."""
+    cursor.execute(_STORED_LEAVES_SQL, [seal.batch_number])
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    raw = bytes(row[0])
+    stored = [raw[offset : offset + 32] for offset in range(0, len(raw), 32)]
+    if len(stored) != seal.entry_count or canonical.merkle_root(stored).hex() != seal.merkle_root:
+        return None
+    for position, (leaf, kept) in enumerate(zip(leaves, stored, strict=False)):
+        if leaf != kept:
+            return position
+    return min(len(leaves), len(stored))
+
+
+def check_batch_entries(cursor, seal: SealRow, after_id: int) -> tuple[int, Failure | None]:
     """(entries read, failure) for the entries after_id < id <= last of ``seal``."""
 
     def fail(reason: str, entry_id: int | None = None) -> tuple[int, Failure]:
         return len(ids), Failure(seal.batch_number, reason, entry_id)
 
-    cursor.execute(
-        canonical.ENTRY_SQL + " WHERE id > %s AND id <= %s ORDER BY id", [after_id, seal.last_entry_id]
-    )
+    cursor.execute(canonical.leaves_sql("id > %s AND id <= %s"), [after_id, seal.last_entry_id])
     rows = cursor.fetchall()
     ids = [row[0] for row in rows]
     if ids and ids[0] < seal.first_entry_id:
@@ -184,39 +206,50 @@ def check_batch_entries(cursor, seal: SealRow, after_id: int, data) -> tuple[int
         if ids:
             return fail("entrée présente dans un lot purgé", ids[0])
         return 0, None
+    leaves = [row[1] for row in rows]
+    if None in leaves:
+        return fail("l'entrée contient le séparateur U+001F ou un champ nul", ids[leaves.index(None)])
     if not ids or ids[0] != seal.first_entry_id:
         return fail("la première entrée du lot est absente", seal.first_entry_id)
     if ids[-1] != seal.last_entry_id:
         return fail("la dernière entrée du lot est absente", seal.last_entry_id)
     if len(ids) != seal.entry_count:
+        position = _first_changed(cursor, seal, leaves)
+        where = f" ; première divergence à l'entrée {ids[position]}" if position is not None else ""
         return fail(
-            f"le lot compte {len(ids)} entrées au lieu de {seal.entry_count} (entrée supprimée ou insérée)"
+            f"le lot compte {len(ids)} entrées au lieu de {seal.entry_count} (entrée supprimée ou "
+            f"insérée){where}",
+            ids[position] if position is not None else None,
         )
-    _ids, leaves = canonical.leaves_from_rows(rows, data)
     if canonical.merkle_root(leaves).hex() != seal.merkle_root:
-        return fail("la racine de Merkle diffère : le contenu d'au moins une entrée a été modifié")
+        position = _first_changed(cursor, seal, leaves)
+        if position is None:
+            return fail("la racine de Merkle diffère : le contenu d'au moins une entrée a été modifié")
+        return fail(
+            f"la racine de Merkle diffère : le contenu de l'entrée {ids[position]} a été modifié",
+            ids[position],
+        )
     return len(ids), None
 
 
 # --- worker processes ---------------------------------------------------------------------------------
 
 _worker_connection = None
-_worker_data = None
 
 
 def _worker_start(params: dict) -> None:
     import psycopg
 
-    global _worker_connection, _worker_data
+    global _worker_connection
     _worker_connection = psycopg.connect(**params, autocommit=True)
-    _worker_data = canonical.DataCanonicaliser()
 
 
 def _worker_check(task: list[tuple[SealRow, int]]) -> list[tuple[int, int, Failure | None]]:
     results = []
-    with _worker_connection.cursor() as cursor:
+    # Binary results: leaf hashes arrive as raw bytes, with no hex decoding.
+    with _worker_connection.cursor(binary=True) as cursor:
         for seal, after_id in task:
-            count, failure = check_batch_entries(cursor, seal, after_id, _worker_data)
+            count, failure = check_batch_entries(cursor, seal, after_id)
             results.append((seal.batch_number, count, failure))
             if failure:
                 break
@@ -292,14 +325,13 @@ def verify_journal(
         with context.Pool(workers, initializer=_worker_start, initargs=(params,)) as pool:
             failure = consume(pool.imap(_worker_check, tasks))
     else:
-        data = canonical.DataCanonicaliser()
 
         def run_in_process():
             with connection.cursor() as cursor:
                 for task in tasks:
                     results = []
                     for seal, after_id in task:
-                        count, failure = check_batch_entries(cursor, seal, after_id, data)
+                        count, failure = check_batch_entries(cursor, seal, after_id)
                         results.append((seal.batch_number, count, failure))
                         if failure:
                             break
@@ -361,42 +393,80 @@ def verify_journal_incrementally() -> VerificationRun | None:
 # --- inclusion proofs -----------------------------------------------------------------------------------
 
 
-def inclusion_proof(entry: JournalEntry) -> dict:
-    """The proof that ``entry`` is in its sealed batch (format: protection/proof.py). EntryNotSealed else."""
-    seal = Seal.objects.filter(first_entry_id__lte=entry.pk, last_entry_id__gte=entry.pk).select_related(
-        "key"
+class EntryAltered(Conflict):
+    code = "journal-entry-altered"
+    title = _("Entrée altérée")
+    description = _(
+        "L'entrée du journal ne correspond plus à l'empreinte scellée : elle a été modifiée après son "
+        "scellement. Aucune preuve d'inclusion ne peut être produite ; la vérification du journal le "
+        "signale aussi."
     )
-    seal = seal.first()
-    if seal is None:
-        raise EntryNotSealed("Cette entrée n'est pas encore scellée ; réessayez dans quelques secondes.")
+
+
+def _kept_leaves(seal: Seal) -> list[bytes] | None:
+    kept = BatchLeaves.objects.filter(seal=seal).values_list("hashes", flat=True).first()
+    if kept is None:
+        return None
+    raw = bytes(kept)
+    return [raw[offset : offset + 32] for offset in range(0, len(raw), 32)]
+
+
+def _recomputed_leaves(seal: Seal) -> list[bytes]:
     with connection.cursor() as cursor:
         cursor.execute(
-            canonical.ENTRY_SQL + " WHERE id >= %s AND id <= %s ORDER BY id",
-            [seal.first_entry_id, seal.last_entry_id],
+            canonical.leaves_sql("id >= %s AND id <= %s"), [seal.first_entry_id, seal.last_entry_id]
         )
-        rows = cursor.fetchall()
-    data = canonical.DataCanonicaliser()
-    ids, leaves = canonical.leaves_from_rows(rows, data)
-    index = ids.index(entry.pk)
-    text = canonical.canonical_from_row(rows[index], data)
-    body = {
-        "batch_number": seal.batch_number,
-        "first_entry_id": seal.first_entry_id,
-        "last_entry_id": seal.last_entry_id,
-        "entry_count": seal.entry_count,
-        "merkle_root": seal.merkle_root,
-        "previous_seal_hash": seal.previous_seal_hash,
-        "key_id": seal.key_id,
-        "sealed_at": canonical.format_datetime(seal.sealed_at),
-    }
+        return [bytes(row[1] or b"") for row in cursor.fetchall()]
+
+
+def inclusion_proof(entry: JournalEntry) -> dict:
+    """The proof that ``entry`` is in its sealed batch (format: protection/proof.py).
+
+    EntryNotSealed when its batch is not sealed yet; EntryAltered when the entry no longer matches
+    what was sealed (no valid proof exists then).
+    """
+    seal = (
+        Seal.objects.filter(last_entry_id__gte=entry.pk)
+        .order_by("last_entry_id")
+        .select_related("key")
+        .first()
+    )
+    if seal is None or seal.first_entry_id > entry.pk:
+        raise EntryNotSealed("Cette entrée n'est pas encore scellée ; réessayez dans quelques secondes.")
+    with connection.cursor() as cursor:
+        cursor.execute(canonical.canonical_sql("id = %s"), [entry.pk])
+        text = cursor.fetchone()[1]
+    leaf = canonical.leaf_hash(text.encode("utf-8"))
+    # The leaves kept at sealing make this a lookup; they are only used if they give back the signed
+    # root, and recomputed from the entries otherwise.
+    for source in (_kept_leaves, _recomputed_leaves):
+        leaves = source(seal)
+        if leaves and leaf in leaves:
+            index = leaves.index(leaf)
+            path, root = canonical.audit_path_and_root(leaves, index)
+            if root.hex() == seal.merkle_root:
+                break
+        if source is _kept_leaves and leaves is not None:
+            logger.warning("journal: kept leaves of batch %s do not prove %s", seal.batch_number, entry.pk)
+    else:
+        raise EntryAltered(f"L'entrée ne correspond plus au lot scellé {seal.batch_number}.")
+    fields = text.split(canonical.SEPARATOR)
+    entry_object = dict(zip(canonical.ENTRY_FIELDS, fields, strict=True))
+    entry_object["id"] = int(entry_object["id"])
+    entry_object["deferred_disclosure_until"] = entry_object["deferred_disclosure_until"] or None
+    entry_object["data"] = json.loads(entry_object["data"])
     return {
-        "entry": json.loads(text),
+        "entry": entry_object,
         "canonical": text,
-        "leaf_hash": leaves[index].hex(),
+        "leaf_hash": leaf.hex(),
         "leaf_index": index,
         "tree_size": len(leaves),
-        "audit_path": [node.hex() for node in canonical.audit_path(leaves, index)],
-        "seal": {**body, "seal_hash": seal.seal_hash, "signature": seal.signature},
+        "audit_path": [node.hex() for node in path],
+        "seal": {
+            **json.loads(canonical.seal_body_of(seal)),
+            "seal_hash": seal.seal_hash,
+            "signature": seal.signature,
+        },
         "key_id": seal.key_id,
         "public_key": seal.key.public_key,
     }

@@ -20,7 +20,7 @@ _DATETIME_HELP = _("Date UTC au format AAAA-MM-JJTHH:MM:SS.ffffffZ.")
 
 
 class ProofEntrySerializer(serializers.Serializer):
-    """Membres canoniques d'une entrée du journal (voir protection/canonical.py)."""
+    """Champs d'une entrée du journal (voir protection/canonical.py)."""
 
     id = serializers.IntegerField(help_text=_("Numéro d'ordre de l'entrée dans le journal."))
     public_id = serializers.UUIDField(help_text=_("Identifiant public de l'entrée."))
@@ -106,7 +106,10 @@ class EntryProofApi(APIView):
             200: OutputSerializer,
             (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(
                 response=ProblemSerializer,
-                description=_("L'entrée n'est pas encore scellée : réessayez après le délai indiqué."),
+                description=_(
+                    "L'entrée n'est pas encore scellée (réessayez après le délai indiqué par Retry-After), "
+                    "ou elle ne correspond plus à son sceau (journal-entry-altered)."
+                ),
             ),
         },
     )

@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from protection import journal, proof, sealing
 from protection.events import register
-from protection.verification import EntryNotSealed, inclusion_proof
+from protection.verification import EntryAltered, EntryNotSealed, inclusion_proof
 
 register("tests.proved_event", "Évènement de test des preuves")
 
@@ -105,3 +106,24 @@ def test_an_unsealed_entry_has_no_proof_yet():
 
     with pytest.raises(EntryNotSealed):
         inclusion_proof(entry)
+
+
+def test_an_entry_changed_after_sealing_has_no_proof(entries):
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")  # what a superuser could do
+        cursor.execute("UPDATE protection_journalentry SET purpose = 'autre' WHERE id = %s", [entries[3].pk])
+
+    with pytest.raises(EntryAltered):
+        inclusion_proof(entries[3])
+    proof.verify_proof(inclusion_proof(entries[4]))  # its neighbours still prove
+
+
+def test_proofs_stand_without_the_kept_leaves(entries):
+    """The kept leaf hashes are a shortcut: rewritten, the proof is rebuilt from the entries."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute("UPDATE protection_batchleaves SET hashes = %s", [b"\x00" * 32 * 7])
+
+    found = inclusion_proof(entries[2])
+    proof.verify_proof(found)
+    assert found["leaf_index"] == 2 and found["tree_size"] == 7

@@ -22,14 +22,26 @@ from protection.verification import verify_journal
 
 register("tests.sealing_event", "Évènement de test du scellement")
 
-GOLDEN = (
-    r'{"actor_id":"a1","actor_label":"Camille \"Cam\" Martin\\","actor_type":"user","contract":"",'
-    r'"data":{"a":{"y":"\t","z":"é"},"b":[1,2.5,null,true]},"deferred_disclosure_until":null,'
-    r'"event_type":"tests.sealing_event","id":12,"occurred_at":"2026-11-28T21:03:04.123456Z",'
-    r'"organisation_id":"","outcome":"success","public_id":"1b4e28ba-2fa1-11d2-883f-0016d3cca427",'
-    r'"purpose":"Vérification\n","request_id":"req-1","subject":""}'
+GOLDEN = "\x1f".join(
+    [
+        "12",
+        "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+        "2026-11-28T21:03:04.123456Z",
+        "tests.sealing_event",
+        "user",
+        "a1",
+        'Camille "Cam" Martin\\',
+        "",
+        "",
+        "Vérification\n",
+        "",
+        "success",
+        "req-1",
+        "",
+        '{"a":{"y":"\\t","z":"é"},"b":[1,2.5,null,true]}',
+    ]
 )
-GOLDEN_LEAF = "c0cd969d438c3d303a3b965d5c504399e60fc9514bc846c9d463f1a1d9c38d04"
+GOLDEN_LEAF = "9c242c972b347dbdf099a8a37282c8787340096b1cd07ebbce470d5d3cb0f3aa"
 
 
 def golden_entry(**overrides) -> JournalEntry:
@@ -56,8 +68,14 @@ def golden_entry(**overrides) -> JournalEntry:
 
 def sql_canonical(entry_id: int) -> str:
     with connection.cursor() as cursor:
-        cursor.execute(canonical.ENTRY_SQL + " WHERE id = %s", [entry_id])
-        return canonical.canonical_from_row(cursor.fetchone())
+        cursor.execute(canonical.canonical_sql("id = %s"), [entry_id])
+        return cursor.fetchone()[1]
+
+
+def sql_leaf(entry_id: int) -> bytes:
+    with connection.cursor() as cursor:
+        cursor.execute(canonical.leaves_sql("id = %s"), [entry_id])
+        return bytes(cursor.fetchone()[1])
 
 
 def record(n: int = 1, **kwargs) -> list[JournalEntry]:
@@ -85,7 +103,7 @@ def test_postgresql_assembles_the_same_canonical_form():
 AWKWARD = [
     "",
     'quote " backslash \\ slash / ',
-    "controls \x01\x07\x08\x0b\x0c\x1b\x1f \t\r\n end",
+    "controls \x01\x07\x08\x0b\x0c\x1b\x1e \t\r\n end",
     "\x7f DEL, U+2028 \u2028, U+FEFF \ufeff, emoji 🧾, CJK 漢字, accents éàç",
 ]
 
@@ -111,10 +129,12 @@ def test_both_paths_agree_on_awkward_values(text):
 
     expected = canonical.canonical_entry(canonical.entry_fields(entry))
     assert sql_canonical(entry.pk) == expected
-    assert proof.canonical_json(canonical.entry_fields(entry)) == expected
-    assert '"deferred_disclosure_until":"2030-05-31T22:00:00.000007Z"' in expected
-    # jsonb keeps exact decimals: 1e16 comes back as an integer, 1e-07 as a double.
-    assert '"float":10000000000000000,' in expected and '"z":1e-07' in expected
+    assert sql_leaf(entry.pk) == canonical.leaf_hash(expected.encode())
+    assert proof.canonical_entry(canonical.entry_fields(entry)) == expected
+    assert "\x1f2030-05-31T22:00:00.000007Z\x1f" in expected
+    # The payload is stored as its canonical text: numbers come back exactly as Python wrote them.
+    assert '"float":1e+16,' in expected and '"z":1e-07' in expected
+    assert '"big":12345678901234567890' in expected
 
 
 def test_a_naive_datetime_has_no_canonical_form():

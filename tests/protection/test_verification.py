@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from protection import canonical, journal, sealing
@@ -63,13 +63,47 @@ def test_an_edited_column_is_caught(sealed):
 
     found = failure()
     assert found.batch_number == 2 and "racine de Merkle" in found.reason
+    # The leaves kept at sealing give back the signed root, so they tell which entry changed.
+    assert found.entry_id == entries[5].pk and f"entrée {entries[5].pk} a été modifié" in found.reason
+
+
+def test_an_edit_is_still_caught_when_the_kept_leaves_were_rewritten_too(sealed):
+    entries, seals = sealed
+    as_superuser("UPDATE protection_journalentry SET purpose = 'autre' WHERE id = %s", [entries[5].pk])
+    as_superuser(
+        "UPDATE protection_batchleaves SET hashes = %s WHERE seal_id = %s", [b"\x00" * 32 * 4, seals[1].pk]
+    )
+
+    found = failure()
+    assert (found.batch_number, found.entry_id) == (2, None)
+    assert "au moins une entrée" in found.reason
 
 
 def test_edited_data_is_caught(sealed):
     entries, _seals = sealed
-    as_superuser("""UPDATE protection_journalentry SET data = '{"n": 99}' WHERE id = %s""", [entries[9].pk])
+    # Same JSON value, other text: what is sealed is the canonical text itself.
+    as_superuser("""UPDATE protection_journalentry SET data = '{"n": 9}' WHERE id = %s""", [entries[9].pk])
 
-    assert failure().batch_number == 3
+    assert (failure().batch_number, failure().entry_id) == (3, entries[9].pk)
+
+
+def test_a_field_moved_across_the_separator_is_caught(sealed):
+    entries, _seals = sealed
+    # Without the separator check, purpose "a" + contract "b\x1fc" and purpose "a\x1fb" + contract "c"
+    # would join into the same canonical text. The CHECK constraint refuses it; a superuser drops it.
+    as_superuser("ALTER TABLE protection_journalentry DROP CONSTRAINT journal_no_separator")
+    as_superuser(
+        "UPDATE protection_journalentry SET purpose = purpose || chr(31) WHERE id = %s", [entries[2].pk]
+    )
+
+    found = failure()
+    assert (found.batch_number, found.entry_id) == (1, entries[2].pk)
+    assert "U+001F" in found.reason
+
+
+def test_the_table_refuses_the_separator():
+    with pytest.raises(IntegrityError, match="journal_no_separator"), transaction.atomic():
+        JournalEntry.objects.create(event_type="tests.verified_event", actor_type="system", purpose="a\x1fb")
 
 
 def test_a_deleted_row_is_caught(sealed):
@@ -78,6 +112,8 @@ def test_a_deleted_row_is_caught(sealed):
 
     found = failure()
     assert found.batch_number == 2 and "3 entrées au lieu de 4" in found.reason
+    # The first leaf that differs from the kept ones is the entry that followed the deleted one.
+    assert found.entry_id == entries[6].pk
 
 
 def test_a_deleted_first_entry_is_named(sealed):
@@ -102,7 +138,7 @@ def test_a_row_inserted_inside_a_sealed_range_is_caught(sealed):
         [hole],
     )
 
-    assert failure().batch_number == 2
+    assert (failure().batch_number, failure().entry_id) == (2, hole)
     assert "5 entrées au lieu de 4" in failure().reason
 
 
@@ -128,7 +164,7 @@ def test_two_swapped_rows_are_caught(sealed):
         [a, b, b, a],
     )
 
-    assert failure().batch_number == 3
+    assert (failure().batch_number, failure().entry_id) == (3, a)
 
 
 def test_a_replaced_seal_with_a_recomputed_hash_is_caught_by_its_signature(sealed):
@@ -172,7 +208,11 @@ def test_a_seal_signed_by_another_key_under_a_published_id_is_caught(sealed):
 
 def test_a_broken_chain_is_caught(sealed):
     _entries, seals = sealed
-    as_superuser("DELETE FROM protection_seal WHERE batch_number = 2")
+    as_superuser(
+        "DELETE FROM protection_batchleaves"
+        " WHERE seal_id = (SELECT id FROM protection_seal WHERE batch_number = 2);"
+        " DELETE FROM protection_seal WHERE batch_number = 2"
+    )
 
     assert failure().batch_number == 3
 
@@ -200,7 +240,7 @@ def test_the_command_fails_naming_the_batch(sealed):
     entries, _seals = sealed
     as_superuser("UPDATE protection_journalentry SET actor_label = 'x' WHERE id = %s", [entries[6].pk])
 
-    with pytest.raises(CommandError, match="Journal NON conforme — lot 2 : "):
+    with pytest.raises(CommandError, match=f"Journal NON conforme — lot 2, entrée {entries[6].pk} : "):
         call_command("verify_journal")
 
 
