@@ -2,12 +2,15 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from identity import events
 from identity.enums import UserKind
 from identity.models import User
+from identity.services import journal_user
 
 # Citizens sign in through an identity provider only: no password, no access to the admin.
 CITIZEN_HIDDEN_FIELDS = {"password", "is_staff", "is_superuser", "groups", "user_permissions"}
@@ -87,7 +90,38 @@ class UserAdmin(DjangoUserAdmin):
             readonly.append("kind")  # a federated identity does not become a password account
         return readonly
 
+    # Every write to an account is journaled in the admin's transaction: the change form and the
+    # deletion view run in one; the password form and the bulk deletion action are wrapped here.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        fields = [name for name in form.changed_data if name not in {"password", "password1", "password2"}]
+        if not change:
+            journal_user(events.USER_CREATED.code, obj, acting_user=request.user, fields=fields)
+        elif fields:
+            journal_user(events.USER_CHANGED.code, obj, acting_user=request.user, fields=fields)
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            journal_user(events.USER_DELETED.code, obj, acting_user=request.user)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for user in queryset:
+                journal_user(events.USER_DELETED.code, user, acting_user=request.user)
+            super().delete_queryset(request, queryset)
+
+    def log_change(self, request, obj, message):
+        # Called by the password form once the new password is saved (in the transaction below).
+        if request.resolver_match and request.resolver_match.url_name.endswith("_password_change"):
+            journal_user(events.USER_CHANGED.code, obj, acting_user=request.user, fields=["password"])
+        return super().log_change(request, obj, message)
+
     def user_change_password(self, request, id, form_url=""):
+        with transaction.atomic():
+            return self._user_change_password(request, id, form_url)
+
+    def _user_change_password(self, request, id, form_url=""):
         user = self.get_object(request, unquote(id))
         if self._is_citizen(user):
             messages.error(

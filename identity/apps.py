@@ -6,3 +6,6 @@ class IdentityConfig(AppConfig):
     name = "identity"
     label = "identity"
     verbose_name = _("Identité")
+
+    def ready(self):
+        from identity import events  # noqa: F401 - registers the journal event types

@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from platform_core import events
@@ -101,10 +102,13 @@ class MembershipAdmin(admin.ModelAdmin):
             journal_membership(events.MEMBERSHIP_CREATED.code, obj, acting_user=request.user)
 
     def delete_model(self, request, obj):
-        journal_membership(events.MEMBERSHIP_DELETED.code, obj, acting_user=request.user)
-        super().delete_model(request, obj)
+        with transaction.atomic():
+            journal_membership(events.MEMBERSHIP_DELETED.code, obj, acting_user=request.user)
+            super().delete_model(request, obj)
 
     def delete_queryset(self, request, queryset):
-        for membership in queryset.select_related("user", "organisation"):
-            journal_membership(events.MEMBERSHIP_DELETED.code, membership, acting_user=request.user)
-        super().delete_queryset(request, queryset)
+        # The bulk deletion action runs outside any transaction: the entries commit with the deletion.
+        with transaction.atomic():
+            for membership in queryset.select_related("user", "organisation"):
+                journal_membership(events.MEMBERSHIP_DELETED.code, membership, acting_user=request.user)
+            super().delete_queryset(request, queryset)

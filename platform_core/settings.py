@@ -6,6 +6,7 @@ See the configuration table in README.md for every variable.
 import re
 from pathlib import Path
 
+from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
@@ -366,6 +367,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "protection.tasks.verify_journal_task",
         "schedule": 600.0,
         "options": {"expires": 600.0},
+    },
+    # Retention: whole sealed batches past their event types' retention, every night.
+    "protection.purge_journal": {
+        "task": "protection.tasks.purge_journal_task",
+        "schedule": crontab(hour=3, minute=30),
+        "options": {"expires": 3600.0},
     },
 }
 # Demo consultations journaled every 10 s from the sandbox data (on under `make run`, never in production).

@@ -24,3 +24,12 @@ def verify_journal_task() -> int | None:
     """
     run = verification.verify_journal_incrementally()
     return run.pk if run else None
+
+
+@shared_task(name="protection.tasks.purge_journal_task", ignore_result=True)
+def purge_journal_task() -> int:
+    """Remove the sealed batches past retention (scheduled daily by CELERY_BEAT_SCHEDULE); the purge
+    journals itself. Returns the number of entries removed."""
+    from protection.purge import purge_expired
+
+    return purge_expired(wet_run=True).entries

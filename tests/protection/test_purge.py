@@ -78,3 +78,14 @@ def test_a_purged_batch_is_not_purged_again(journal_of_three_batches):
 
     assert PurgedBatch.objects.count() == 1
     assert JournalEntry.objects.filter(event_type="journal.purged").count() == 1
+
+
+def test_beat_purges_every_night(journal_of_three_batches, settings):
+    from protection.tasks import purge_journal_task
+
+    schedule = settings.CELERY_BEAT_SCHEDULE["protection.purge_journal"]
+    assert schedule["task"] == purge_journal_task.name
+    assert (schedule["schedule"].hour, schedule["schedule"].minute) == ({3}, {30})
+
+    assert purge_journal_task() == 3
+    assert PurgedBatch.objects.get().seal == journal_of_three_batches[0]

@@ -1,0 +1,9 @@
+"""Journal event types of the identity app (registered when the module is imported, from apps.py)."""
+
+from django.utils.translation import gettext_lazy as _
+
+from protection.events import register
+
+USER_CREATED = register("identity.user_created", _("Création d'un compte"))
+USER_CHANGED = register("identity.user_changed", _("Modification d'un compte"))
+USER_DELETED = register("identity.user_deleted", _("Suppression d'un compte"))
