@@ -8,9 +8,11 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import psycopg
+from psycopg import sql
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -23,13 +25,17 @@ def free_port() -> int:
 
 
 def bench_database_url() -> str:
-    """A database of its own next to the one `make bench` was given, recreated each run."""
+    """A database of its own next to the one `make bench` was given, recreated each run.
+
+    Named by BENCH_DATABASE_NAME (default maillage_bench), so that two runs on one server can coexist.
+    """
     url = os.environ["DATABASE_URL"]
     server, _, _ = url.rpartition("/")
+    name = os.environ.get("BENCH_DATABASE_NAME", "maillage_bench")
     with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
-        connection.execute("DROP DATABASE IF EXISTS maillage_bench WITH (FORCE)")
-        connection.execute("CREATE DATABASE maillage_bench")
-    return f"{server}/maillage_bench"
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return f"{server}/{quote(name, safe='')}"
 
 
 def platform_env(database_url: str, **extra: str) -> dict:

@@ -162,7 +162,8 @@ def database_config(name: str, url: str) -> dict:
         key, _, option = pair.partition("=")
         options[key] = unquote(option)
     return {
-        "ENGINE": "django_prometheus.db.backends.postgresql",  # PostgreSQL, with query metrics
+        # django_prometheus's PostgreSQL backend (query metrics) plus the journal's commit hooks.
+        "ENGINE": "platform_core.db.backends.postgresql",
         "NAME": database,
         "USER": unquote(parts.username or ""),
         "PASSWORD": unquote(parts.password or ""),

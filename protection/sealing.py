@@ -8,7 +8,8 @@ an inserted row), so the sealer first establishes a horizon H below which nothin
 
 1. one statement reads H = max(id) of the committed entries and the list of transactions that hold
    the ROW EXCLUSIVE lock on the journal table (every INSERT takes it when the statement is parsed,
-   *before* the id default calls nextval(), and keeps it until its transaction ends);
+   or, prepared as journal.record's is, when its cached plan is checked before running: *before* the
+   id default calls nextval(); and keeps it until its transaction ends);
 2. the sealer polls until every one of those transactions has ended (bounded; on timeout it gives up
    and the next tick tries again);
 3. it then seals, from a fresh snapshot, the entries with last sealed id < id <= H.

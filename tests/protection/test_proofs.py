@@ -103,6 +103,7 @@ def test_the_verifier_imports_no_django():
 
 def test_an_unsealed_entry_has_no_proof_yet():
     entry = journal.record("tests.proved_event", actor=None)
+    journal.flush()
 
     with pytest.raises(EntryNotSealed):
         inclusion_proof(entry)
