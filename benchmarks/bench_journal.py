@@ -16,7 +16,7 @@ Four measurements in one run, on a fresh benchmark database:
 3. ``verify_journal(workers=2)`` over everything written (after sealing what is left).
 4. Inclusion proofs: ``entry_proof_for_user`` (what the proof API view calls) for 200 random sealed
    entries, as an auditor (no visibility query). Then the journal is grown with one INSERT ... SELECT
-   from generate_series to BENCH_JOURNAL_BULK_TO entries (default 1,000,000; 0 to skip), sealed, and
+   from generate_series to BENCH_JOURNAL_BULK_TO entries (default 10,000,000; 0 to skip), sealed, and
    verification and proofs are measured again at that size.
 
 Worker protocol: ``python -m benchmarks.bench_journal ROLE`` prints "ready" once set up, reads the
@@ -289,7 +289,7 @@ def _check(environment: dict) -> dict:
 
 def run() -> None:
     seconds = float(os.environ.get("BENCH_JOURNAL_SECONDS", "60"))
-    bulk_to = int(os.environ.get("BENCH_JOURNAL_BULK_TO", "1000000"))
+    bulk_to = int(os.environ.get("BENCH_JOURNAL_BULK_TO", "10000000"))
     database_url = bench_database_url()
     environment = platform_env(database_url)
     manage(environment, "migrate", "--noinput", "--verbosity", "0")

@@ -33,8 +33,8 @@ _registry: dict[str, EventType] = {}
 def register(
     code: str, label: str, *, retention_months: int = DEFAULT_RETENTION_MONTHS, citizen_visible: bool = True
 ) -> EventType:
-    if not _CODE.match(code):
-        raise ValueError(f"event type codes look like 'app.verb_object', got {code!r}")
+    if not _CODE.match(code) or len(code) > 64:
+        raise ValueError(f"event type codes look like 'app.verb_object', 64 characters at most: {code!r}")
     if retention_months < 1:
         raise ValueError("retention must be at least one month")
     event_type = EventType(code, label, retention_months, citizen_visible)

@@ -55,7 +55,7 @@ from psycopg.pq import TransactionStatus
 
 from platform_core.logging import request_id_var
 from protection import events
-from protection.canonical import canonical_json
+from protection.canonical import SEPARATOR, canonical_json
 from protection.enums import Outcome
 from protection.models import JournalEntry
 from protection.pseudonyms import Pseudonym
@@ -76,12 +76,12 @@ SYSTEM = "system"
 
 # One text whatever the number of rows, so psycopg prepares it; arrays sent in binary (%b), which spares
 # quoting and escaping every element as text. Payloads travel as their canonical JSON text, and
-# ``data::jsonb`` is the one place that turns them into the column's type.
+# ``data::json`` is the one place that turns them into the column's type (json keeps the text as is).
 _INSERT_SQL = """
 INSERT INTO protection_journalentry (public_id, occurred_at, event_type, actor_type, actor_id, actor_label,
        organisation_id, subject, purpose, contract, outcome, request_id, data, deferred_disclosure_until)
 SELECT public_id, occurred_at, event_type, actor_type, actor_id, actor_label, organisation_id, subject,
-       purpose, contract, outcome, request_id, data::jsonb, deferred_disclosure_until
+       purpose, contract, outcome, request_id, data::json, deferred_disclosure_until
   FROM unnest(%b::uuid[], %b::timestamptz[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
               %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[])
        AS entry (public_id, occurred_at, event_type, actor_type, actor_id, actor_label, organisation_id,
@@ -177,7 +177,7 @@ def record(
         uuid.uuid4(),
         timezone.now(),
         event_type,
-        actor_type,
+        actor_type[:32],
         actor_id,
         actor_label,
         organisation_id[:64],
@@ -189,6 +189,9 @@ def record(
         data_text,
         deferred_disclosure_until,
     )
+    if SEPARATOR in "".join(row[2:12]):
+        # The canonical form joins the fields with it (protection/canonical.py); the table refuses it too.
+        raise JournalPayloadError("journal fields may not contain U+001F (the canonical form's separator)")
     # Positional arguments in field order (id first): the light way to build an instance.
     entry = JournalEntry(None, *row[:12], data, deferred_disclosure_until)
     connection = connections[DEFAULT_DB_ALIAS]

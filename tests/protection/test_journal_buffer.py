@@ -248,3 +248,10 @@ def test_closing_the_connection_in_a_transaction_drops_the_buffer():
     with transaction.atomic():
         record(2)
     assert committed() == [2]
+
+
+@pytest.mark.django_db
+def test_a_field_holding_the_separator_is_refused_at_once():
+    with pytest.raises(journal.JournalPayloadError, match="U\\+001F"):
+        journal.record("tests.buffered_event", actor=None, purpose="a\x1fb")
+    assert not JournalEntry.objects.filter(purpose="a\x1fb").exists()
