@@ -12,7 +12,7 @@ Four measurements in one run, on a fresh benchmark database:
 2. The same two processes' worth of plain psycopg INSERTs of equivalent rows (same columns and values,
    one ``INSERT ... RETURNING id`` per row, ``BATCH`` rows per transaction), the sealer running too.
    The two sides alternate in rounds (record, plain, record, plain) of BENCH_JOURNAL_SECONDS / 2 each
-   (default 60 s per side) so machine noise and table growth hit both alike.
+   (default 120: each round sustains 60 s of writing) so machine noise and table growth hit both alike.
 3. ``verify_journal(workers=2)`` over everything written (after sealing what is left).
 4. Inclusion proofs: ``entry_proof_for_user`` (what the proof API view calls) for 200 random sealed
    entries, as an auditor (no visibility query). Then the journal is grown with one INSERT ... SELECT
@@ -288,7 +288,7 @@ def _check(environment: dict) -> dict:
 
 
 def run() -> None:
-    seconds = float(os.environ.get("BENCH_JOURNAL_SECONDS", "60"))
+    seconds = float(os.environ.get("BENCH_JOURNAL_SECONDS", "120"))
     bulk_to = int(os.environ.get("BENCH_JOURNAL_BULK_TO", "10000000"))
     database_url = bench_database_url()
     environment = platform_env(database_url)
