@@ -4,7 +4,9 @@ Idempotent: a second run reuses the virtualenv, the embedded database, the secre
 in var/ and the sandbox data, and starts in seconds.
 """
 
+import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -24,6 +26,24 @@ def step(message: str) -> None:
 
 def manage(*args: str) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=BASE_DIR, check=True)  # noqa: S603
+
+
+def sandbox_idp_clients(sandbox_dir: Path, public_url: str) -> str:
+    """SANDBOX_IDP_CLIENTS for the sandbox provider: Maillage itself, with a secret kept in var/."""
+    secret_file = sandbox_dir / "idp_client_secret"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_urlsafe(32))
+        secret_file.chmod(0o600)
+    public_url = public_url.rstrip("/")
+    return json.dumps(
+        {
+            "maillage": {
+                "secret": secret_file.read_text().strip(),
+                "redirect_uris": [f"{public_url}/identite/fi/callback"],
+                "post_logout_redirect_uris": [f"{public_url}/identite/fi/deconnexion"],
+            }
+        }
+    )
 
 
 def main() -> int:
@@ -47,6 +67,14 @@ def main() -> int:
     if not os.environ.get("REDIS_URL"):
         step("REDIS_URL is unset: Celery uses a filesystem broker in var/celery, the cache is in PostgreSQL")
 
+    # The sandbox identity provider (identity/sandbox_idp): the upstream FI of the sign-in journey.
+    idp_port = os.environ.get("SANDBOX_IDP_PORT", "8001")
+    sandbox_dir = embedded_db.var_dir() / "sandbox"
+    sandbox_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("SANDBOX_IDP_PUBLIC_URL", f"http://127.0.0.1:{idp_port}")
+    os.environ.setdefault("SANDBOX_IDP_KEY_FILE", str(sandbox_dir / "idp_key.json"))
+    os.environ.setdefault("SANDBOX_IDP_CLIENTS", sandbox_idp_clients(sandbox_dir, os.environ["PUBLIC_URL"]))
+
     step("Migrations, static files, sandbox data")
     manage("prepare_platform")
 
@@ -61,10 +89,17 @@ def main() -> int:
                    "--concurrency", os.environ.get("CELERY_CONCURRENCY", "2"), "--hostname", "worker@%h"],
         "beat": [str(BIN / "celery"), "-A", "platform_core", "beat", "--loglevel", "INFO",
                  "--pidfile", str(run_dir / "celerybeat.pid")],
+        # One process: the sandbox provider keeps its codes and tokens in memory.
+        "sandbox-idp": [str(BIN / "gunicorn"), "identity.sandbox_idp.wsgi:application",
+                        "--bind", f"127.0.0.1:{idp_port}", "--workers", "1", "--threads", "8",
+                        "--graceful-timeout", "5"],
     }  # fmt: skip
     (run_dir / "celerybeat.pid").unlink(missing_ok=True)  # a stale pid file would stop beat
     processes = {name: subprocess.Popen(command, cwd=BASE_DIR) for name, command in commands.items()}  # noqa: S603
-    step(f"Maillage is running on http://127.0.0.1:{port}/ — Ctrl-C to stop")
+    step(
+        f"Maillage is running on http://127.0.0.1:{port}/ (sandbox identity provider: "
+        f"{os.environ['SANDBOX_IDP_PUBLIC_URL']}/usagers) — Ctrl-C to stop"
+    )
 
     stopping = False
 
