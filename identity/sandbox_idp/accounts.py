@@ -57,7 +57,7 @@ ACCOUNTS = (
     _citizen("marcel", "Décédé : refusé par le registre d'état civil", given_name="Marcel Henri",
              family_name="DURAND", birthdate="1931-02-17", gender="male", birthplace="13055",
              birthcountry="99100", deceased=True),
-    _citizen("sophie", "Identité vérifiée en face à face (eidas2)", given_name="Sophie",
+    _citizen("sophie", "Identité vérifiée en face à face", given_name="Sophie",
              family_name="BERNARD", birthdate="1970-09-09", gender="female", birthplace="31555",
              birthcountry="99100", acr="eidas2"),
     _citizen("eloise", "Caractères accentués et apostrophe", given_name="Éloïse Anaïs",

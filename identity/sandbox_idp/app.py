@@ -231,7 +231,13 @@ class SandboxProvider:
             for a in accounts_of(realm)
         )
         page = f"""<!doctype html><html lang="fr"><head><meta charset="utf-8">
-<title>Fournisseur d'identité de démonstration — {realm}</title></head><body>
+<title>Fournisseur d'identité de démonstration — {realm}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:Marianne,Arial,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;
+color:#161616}}
+h1{{font-size:1.6rem}}ul{{list-style:none;padding:0}}li{{margin:.5rem 0}}
+button{{font:inherit;min-width:11rem;padding:.5rem 1rem;margin-right:.75rem;border:0;background:#000091;
+color:#fff;cursor:pointer}}button:focus{{outline:2px solid #0a76f6;outline-offset:2px}}</style></head><body>
 <main><h1>Fournisseur d'identité de démonstration ({html.escape(realm)})</h1>
 <p>Bac à sable : choisissez un compte de test, aucun mot de passe n'est demandé.</p>
 <form method="post"><input type="hidden" name="transaction" value="{transaction}"><ul>{items}</ul></form>
