@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -7,10 +8,11 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from identity import events
+from identity import events, federation
 from identity.enums import UserKind
-from identity.models import User
+from identity.models import IdentityProvider, User
 from identity.services import journal_user
+from protection import journal
 
 # Citizens sign in through an identity provider only: no password, no access to the admin.
 CITIZEN_HIDDEN_FIELDS = {"password", "is_staff", "is_superuser", "groups", "user_permissions"}
@@ -133,3 +135,80 @@ class UserAdmin(DjangoUserAdmin):
                 reverse(f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_change", args=[user.pk])
             )
         return super().user_change_password(request, id, form_url)
+
+
+class IdentityProviderForm(forms.ModelForm):
+    issuer = forms.URLField(label=_("émetteur (issuer)"), max_length=300, assume_scheme="https")
+    discovery_url = forms.URLField(
+        label=_("document de découverte"),
+        max_length=400,
+        required=False,
+        assume_scheme="https",
+        help_text=_("Vide : <issuer>/.well-known/openid-configuration."),
+    )
+    # Write-only: the stored secret is never sent back to the browser.
+    client_secret = forms.CharField(
+        label=_("secret client"),
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_("Laisser vide pour garder le secret enregistré."),
+    )
+
+    class Meta:
+        model = IdentityProvider
+        fields = [
+            "name", "slug", "audience", "issuer", "discovery_url", "client_id", "client_secret", "scopes",
+            "eidas_level", "display_order", "logo", "enabled",
+        ]  # fmt: skip
+
+    def clean_client_secret(self):
+        secret = self.cleaned_data.get("client_secret")
+        if secret:
+            return secret
+        if self.instance.pk:
+            return self.instance.client_secret
+        raise forms.ValidationError(_("Le secret client est obligatoire."))
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors or not cleaned.get("enabled"):
+            return cleaned
+        # An enabled FI must answer its discovery document with exactly its issuer.
+        probe = IdentityProvider(
+            pk=self.instance.pk,
+            issuer=cleaned["issuer"],
+            discovery_url=cleaned.get("discovery_url", ""),
+            client_id=cleaned["client_id"],
+        )
+        try:
+            federation.metadata(probe)
+        except federation.FederationError as error:
+            raise forms.ValidationError(
+                _("Document de découverte inutilisable : %(reason)s"), params={"reason": str(error)}
+            ) from None
+        return cleaned
+
+
+@admin.register(IdentityProvider)
+class IdentityProviderAdmin(admin.ModelAdmin):
+    form = IdentityProviderForm
+    list_display = ["name", "slug", "audience", "eidas_level", "issuer", "display_order", "enabled"]
+    list_filter = ["audience", "eidas_level", "enabled"]
+    search_fields = ["name", "slug", "issuer"]
+    readonly_fields = ["created_at", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        event = events.PROVIDER_CHANGED if change else events.PROVIDER_CREATED
+        fields = sorted(set(form.changed_data) - {"client_secret"})
+        if "client_secret" in form.changed_data and form.data.get("client_secret"):
+            fields.append("client_secret")  # named, never its value
+        journal.record(
+            event.code,
+            actor=request.user,
+            data={"slug": obj.slug, "issuer": obj.issuer, "enabled": obj.enabled, "fields": fields},
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the journal names identity providers: disable them instead

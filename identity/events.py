@@ -7,3 +7,9 @@ from protection.events import register
 USER_CREATED = register("identity.user_created", _("Création d'un compte"))
 USER_CHANGED = register("identity.user_changed", _("Modification d'un compte"))
 USER_DELETED = register("identity.user_deleted", _("Suppression d'un compte"))
+PROVIDER_CREATED = register(
+    "identity.provider_created", _("Ajout d'un fournisseur d'identité"), citizen_visible=False
+)
+PROVIDER_CHANGED = register(
+    "identity.provider_changed", _("Modification d'un fournisseur d'identité"), citizen_visible=False
+)

@@ -5,7 +5,8 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from identity.enums import UserKind
+from identity.enums import EidasLevel, ProviderAudience, UserKind
+from protection.fields import EncryptedTextField
 
 
 class MaillageUserManager(UserManager):
@@ -57,3 +58,51 @@ class User(AbstractUser):
         if self.kind == UserKind.CITIZEN and raw_password is not None:
             raise ValueError("citizens sign in through an identity provider and have no password")
         super().set_password(raw_password)
+
+
+class IdentityProvider(models.Model):
+    """An upstream identity provider ("FI") Maillage federates: an OpenID Connect provider of which
+    Maillage is a client. Everything else (endpoints, keys) is read from its discovery document."""
+
+    slug = models.SlugField(_("identifiant"), max_length=64, unique=True, help_text=_("Valeur de idp_hint."))
+    name = models.CharField(_("nom"), max_length=120)
+    audience = models.CharField(
+        _("utilisateurs"), max_length=16, choices=ProviderAudience.choices, default=ProviderAudience.CITIZEN
+    )
+    issuer = models.URLField(_("émetteur (issuer)"), max_length=300, unique=True)
+    discovery_url = models.URLField(
+        _("document de découverte"),
+        max_length=400,
+        blank=True,
+        help_text=_("Vide : <issuer>/.well-known/openid-configuration."),
+    )
+    client_id = models.CharField(_("identifiant client"), max_length=200)
+    client_secret = EncryptedTextField(_("secret client"))
+    scopes = models.CharField(_("scopes demandés"), max_length=300, default="openid profile email birth")
+    eidas_level = models.CharField(
+        _("niveau eIDAS"), max_length=8, choices=EidasLevel.choices, default=EidasLevel.LOW
+    )
+    display_order = models.PositiveSmallIntegerField(_("ordre d'affichage"), default=100)
+    logo = models.FileField(_("logo"), upload_to="identity-providers/", blank=True)
+    enabled = models.BooleanField(_("actif"), default=False)
+    created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("fournisseur d'identité")
+        verbose_name_plural = _("fournisseurs d'identité")
+        ordering = ["display_order", "name"]
+        constraints = [
+            models.CheckConstraint(
+                name="identity_provider_scopes_openid",
+                condition=models.Q(scopes__regex=r"(^| )openid( |$)"),
+                violation_error_message=_("Les scopes doivent comprendre openid."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def discovery_document_url(self) -> str:
+        return self.discovery_url or f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"

@@ -5,59 +5,13 @@ import hashlib
 import json
 import re
 import secrets
-import subprocess
-import sys
-import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
 from jwcrypto import jwk, jwt
 
 from identity.sandbox_idp.accounts import ACCOUNTS, AGENTS, CITIZENS, COMPANIES
-from tests.servers import free_port
-
-CLIENT_ID, SECRET = "maillage", "sandbox-secret-" + "x" * 20
-REDIRECT = "http://127.0.0.1:9/callback"
-POST_LOGOUT = "http://127.0.0.1:9/logged-out"
-
-
-@pytest.fixture(scope="module")
-def idp(tmp_path_factory):
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    environment = {
-        "PATH": "/usr/bin:/bin",
-        "SANDBOX_IDP_PUBLIC_URL": base,
-        "SANDBOX_IDP_CLIENTS": json.dumps(
-            {
-                CLIENT_ID: {
-                    "secret": SECRET,
-                    "redirect_uris": [REDIRECT],
-                    "post_logout_redirect_uris": [POST_LOGOUT],
-                }
-            }
-        ),
-        "SANDBOX_IDP_KEY_FILE": str(tmp_path_factory.mktemp("idp") / "key.json"),
-    }
-    process = subprocess.Popen(  # noqa: S603
-        [str(Path(sys.executable).parent / "gunicorn"), "identity.sandbox_idp.wsgi:application",
-         "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "4", "--log-level", "warning"],
-        cwd=Path(__file__).resolve().parents[2], env=environment,
-    )  # fmt: skip
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            httpx.get(f"{base}/usagers/jwks", timeout=1)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the sandbox identity provider did not start") from None
-            time.sleep(0.1)
-    yield base
-    process.terminate()
-    process.wait(timeout=10)
+from tests.identity.conftest import CLIENT_ID, POST_LOGOUT, REDIRECT, SECRET
 
 
 def pkce() -> tuple[str, str]:
