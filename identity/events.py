@@ -13,3 +13,8 @@ PROVIDER_CREATED = register(
 PROVIDER_CHANGED = register(
     "identity.provider_changed", _("Modification d'un fournisseur d'identité"), citizen_visible=False
 )
+FI_CHOSEN = register("identity.fi_chosen", _("Choix d'un fournisseur d'identité"), citizen_visible=False)
+FI_VERIFIED = register("identity.fi_verified", _("Connexion par un fournisseur d'identité"))
+FI_REFUSED = register(
+    "identity.fi_refused", _("Connexion refusée (fournisseur d'identité)"), citizen_visible=False
+)

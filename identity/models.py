@@ -106,3 +106,56 @@ class IdentityProvider(models.Model):
     @property
     def discovery_document_url(self) -> str:
         return self.discovery_url or f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
+
+
+class CitizenIdentity(models.Model):
+    """A citizen's pivot identity, as the identity providers vouched for it (encrypted at rest).
+
+    ``identity_hash`` is a keyed hash of the six normalised pivot fields (identity/pivot.py): the same
+    person signing in through two providers lands on the same account, and service providers'
+    pairwise subjects derive from it.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="pivot_identity")
+    identity_hash = models.CharField(_("empreinte d'identité"), max_length=64, unique=True)
+    given_name = EncryptedTextField(_("prénoms"))
+    family_name = EncryptedTextField(_("nom de naissance"))
+    preferred_username = EncryptedTextField(_("nom d'usage"), blank=True, default="")
+    birthdate = EncryptedTextField(_("date de naissance"))
+    gender = EncryptedTextField(_("sexe"))
+    birthplace = EncryptedTextField(_("lieu de naissance"), blank=True, default="")
+    birthcountry = EncryptedTextField(_("pays de naissance"))
+    email = EncryptedTextField(_("courriel"), blank=True, default="")
+    updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("identité pivot")
+        verbose_name_plural = _("identités pivot")
+
+    def __str__(self) -> str:
+        return f"identité pivot de {self.user.public_id}"
+
+
+class FederatedIdentity(models.Model):
+    """The subject an identity provider gives a person: how a provider's sign-in finds its account."""
+
+    provider = models.ForeignKey(
+        IdentityProvider, on_delete=models.PROTECT, related_name="identities", verbose_name=_("fournisseur")
+    )
+    subject = models.CharField(_("identifiant chez le fournisseur"), max_length=255)
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="federated_identities", verbose_name=_("utilisateur")
+    )
+    acr = models.CharField(_("dernier niveau eIDAS"), max_length=8, blank=True)
+    created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
+    last_login = models.DateTimeField(_("dernière connexion"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("identité fédérée")
+        verbose_name_plural = _("identités fédérées")
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "subject"], name="identity_federated_unique_subject")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider.slug}:{self.subject[:12]}…"

@@ -129,6 +129,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "identity.User"
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
+    # Citizens, through the identity providers they choose (identity/views.py calls it with the FI).
+    "identity.backends.FederationBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -349,6 +351,9 @@ EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Maillage <ne-pas-repondre@maillage.localhost>")
 
 # Trust layer: people appear in the journal as HMAC pseudonyms (protection/pseudonyms.py, rotation there).
+# Keys the pivot identity hash (identity/pivot.py): one person, one account, whichever FI they use;
+# service providers' pairwise subjects derive from it, so changing it changes every subject.
+IDENTITY_HASH_KEY = env_secret("IDENTITY_HASH_KEY", generate_into=SECRETS_DIR, min_length=32)
 JOURNAL_PSEUDONYM_KEYS = env_keyring("JOURNAL_PSEUDONYM_KEYS", generate_into=SECRETS_DIR, prefix="p")
 # Seals of the journal (protection/sealing.py): Ed25519 `id:base64(32-byte seed)` entries, the last one
 # signs; `manage.py rotate_journal_key` adds one. Public halves are published at /api/v1/journal/keys.

@@ -8,6 +8,7 @@ from platform_core.api import errors
 urlpatterns = [
     path("", include("platform_core.views.urls")),
     path("admin/", admin.site.urls),
+    path("identite/", include("identity.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", ops.healthz, name="healthz"),
     path("metrics", ops.metrics, name="prometheus-django-metrics"),

@@ -13,6 +13,7 @@ from tests.servers import free_port
 BASE_DIR = Path(__file__).resolve().parents[2]
 CLIENT_ID, SECRET = "maillage", "sandbox-secret-" + "x" * 20
 REDIRECT = "http://127.0.0.1:9/callback"
+MAILLAGE_CALLBACK = "http://testserver/identite/fi/callback"  # Maillage's, as Django's test client sees it
 POST_LOGOUT = "http://127.0.0.1:9/logged-out"
 
 
@@ -36,7 +37,7 @@ class SandboxIdp:
                 {
                     CLIENT_ID: {
                         "secret": SECRET,
-                        "redirect_uris": [REDIRECT],
+                        "redirect_uris": [REDIRECT, MAILLAGE_CALLBACK],
                         "post_logout_redirect_uris": [POST_LOGOUT],
                     }
                 }  # fmt: skip

@@ -1,3 +1,5 @@
+import os
+
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
@@ -19,3 +21,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.MIGRATE_HEADING("Sandbox data"))
             # `make run` is the sandbox: its demo accounts are wanted even with DEBUG=0.
             call_command("load_sandbox", force=True)
+            if os.environ.get("SANDBOX_IDP_PUBLIC_URL"):
+                # The sandbox identity provider `make run` starts (identity/sandbox_idp), as this
+                # instance's FI; by command name, as platform_core does not import identity.
+                call_command("load_sandbox_providers")

@@ -1,0 +1,91 @@
+"""mozilla-django-oidc's authentication backend, for many identity providers.
+
+The library reads one provider's endpoints and secrets from settings; here ``get_settings`` reads
+them from the IdentityProvider record the sign-in is for, and the network and token checks go
+through identity/federation.py (httpx, cached JWKS refreshed on unknown kid, strict claim checks).
+What stays the library's is the shape of the flow: token, ID token, userinfo, then find or create
+the user from the claims.
+"""
+
+from django.db import transaction
+from django.utils import timezone
+from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+
+from identity import federation, pivot
+from identity.models import CitizenIdentity, FederatedIdentity, User
+
+
+class FederationBackend(OIDCAuthenticationBackend):
+    def __init__(self, provider=None, *args, **kwargs):
+        self.provider = provider
+        self.meta = federation.metadata(provider) if provider is not None else None
+        super().__init__(*args, **kwargs)
+
+    def get_settings(self, attr, *args):
+        meta, provider = self.meta, self.provider
+        values = {
+            "OIDC_OP_TOKEN_ENDPOINT": meta.token_endpoint if meta else "",
+            "OIDC_OP_USER_ENDPOINT": (meta.userinfo_endpoint or "") if meta else "",
+            "OIDC_OP_JWKS_ENDPOINT": meta.jwks_uri if meta else "",
+            "OIDC_RP_CLIENT_ID": provider.client_id if provider else "",
+            "OIDC_RP_CLIENT_SECRET": provider.client_secret if provider else "",
+            "OIDC_RP_SIGN_ALGO": "RS256",
+            "OIDC_RP_SCOPES": provider.scopes if provider else "openid",
+        }
+        if attr in values:
+            return values[attr]
+        if args:
+            return args[0]
+        return super().get_settings(attr)
+
+    def authenticate(self, request, federation_callback=None, **kwargs):
+        """Only for a provider's callback (``federation_callback``: provider, code, nonce, verifier,
+        redirect_uri); other credentials are for other backends."""
+        if federation_callback is None or self.provider is None:
+            return None
+        tokens = federation.exchange_code(
+            self.provider,
+            self.meta,
+            code=federation_callback["code"],
+            redirect_uri=federation_callback["redirect_uri"],
+            code_verifier=federation_callback["verifier"],
+        )
+        claims = self.verify_token(tokens["id_token"], nonce=federation_callback["nonce"])
+        self.id_token_claims = claims
+        return self.get_or_create_user(tokens["access_token"], tokens["id_token"], claims)
+
+    def verify_token(self, token, **kwargs):
+        return federation.validate_id_token(self.provider, self.meta, token, nonce=kwargs.get("nonce", ""))
+
+    def get_userinfo(self, access_token, id_token, payload):
+        userinfo = federation.fetch_userinfo(self.provider, self.meta, access_token, subject=payload["sub"])
+        return {**payload, **userinfo}
+
+    def get_or_create_user(self, access_token, id_token, payload):
+        claims = self.get_userinfo(access_token, id_token, payload)
+        identity = pivot.normalise(claims)
+        self.pivot_identity = identity
+        return self.citizen_for(identity, payload)
+
+    @transaction.atomic
+    def citizen_for(self, identity: pivot.PivotIdentity, payload: dict) -> User:
+        """The citizen account of this pivot identity (created on first sign-in), its pivot identity
+        refreshed and this provider's subject linked to it."""
+        digest = pivot.identity_hash(identity)
+        found = CitizenIdentity.objects.select_for_update().filter(identity_hash=digest).first()
+        if found is None:
+            user = User.objects.create_citizen(username=f"usager-{digest[:20]}")
+            self.created = True
+            found = CitizenIdentity(user=user, identity_hash=digest)
+        else:
+            user = found.user
+            self.created = False
+        for name in (*pivot.PIVOT_FIELDS, "preferred_username", "email"):
+            setattr(found, name, getattr(identity, name))
+        found.save()
+        FederatedIdentity.objects.update_or_create(
+            provider=self.provider,
+            subject=payload["sub"],
+            defaults={"user": user, "acr": str(payload.get("acr", ""))[:8], "last_login": timezone.now()},
+        )
+        return user

@@ -1,0 +1,157 @@
+"""Citizens sign in through an identity provider ("FI"): choice page, redirect to the FI, callback.
+
+Each sign-in gets its own ``state``, ``nonce`` and PKCE verifier, kept in the session under the state
+together with the FI it was issued for (at most MAX_PENDING at once, for PENDING_TTL seconds). The
+callback accepts a state once, only from the FI it was issued for (mix-up defence: the ``iss``
+parameter of RFC 9207 must name that FI when present, and must be present when the FI announces it),
+then lets the backend check the FI's tokens. Every refusal is journaled and shown as a readable page.
+"""
+
+import logging
+import secrets
+import time
+
+from django.contrib.auth import login
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET, require_POST
+
+from identity import events, federation, pivot
+from identity.backends import FederationBackend
+from identity.enums import ProviderAudience
+from identity.models import IdentityProvider
+from protection import journal
+from protection.pseudonyms import pseudonym_for
+
+logger = logging.getLogger(__name__)
+SESSION_KEY = "federation_pending"
+MAX_PENDING = 5
+PENDING_TTL = 600  # seconds
+BACKEND = "identity.backends.FederationBackend"
+
+# Readable pages for what can go wrong, by FederationError code (or our own codes).
+_REFUSALS = {
+    "state_unknown": (400, _("Cette connexion a expiré ou a déjà été utilisée"),
+                      _("Recommencez la connexion depuis le service que vous utilisiez.")),
+    "issuer_mismatch": (400, _("Réponse d'un autre fournisseur d'identité"),
+                        _("La réponse ne vient pas du fournisseur d'identité que vous aviez choisi. "
+                          "Par sécurité, la connexion est interrompue.")),
+    "fi_error": (400, _("Le fournisseur d'identité n'a pas abouti"),
+                 _("Le fournisseur d'identité a interrompu la connexion. Vous pouvez réessayer ou en "
+                   "choisir un autre.")),
+    "pivot_identity": (400, _("Identité incomplète"),
+                       _("Le fournisseur d'identité n'a pas transmis une identité utilisable.")),
+}  # fmt: skip
+_FI_FAILURE = (
+    502,
+    _("Connexion impossible avec ce fournisseur d'identité"),
+    _("La réponse du fournisseur d'identité n'a pas pu être vérifiée. Réessayez plus tard ou choisissez "
+      "un autre fournisseur d'identité."),
+)  # fmt: skip
+
+
+def refuse(request, code: str, provider: IdentityProvider | None = None, detail: str = ""):
+    status, title, explanation = _REFUSALS.get(code, _FI_FAILURE)
+    journal.record(
+        events.FI_REFUSED.code,
+        actor=None,
+        outcome="failure",
+        data={"fi": provider.slug if provider else "", "reason": code},
+    )
+    logger.warning("identity provider sign-in refused (%s): %s", code, detail)
+    page = {
+        "status": status,
+        "title": title,
+        "lead": explanation,
+        "explanation": _("Aucune information vous concernant n'a été conservée pour cette tentative."),
+        "pictogram": "system/warning" if status < 500 else "system/technical-error",
+    }
+    return render(request, "errors/error.html", page, status=status)
+
+
+@require_GET
+def choice(request):
+    providers = IdentityProvider.objects.filter(enabled=True, audience=ProviderAudience.CITIZEN)
+    next_url = request.GET.get("next", "")
+    return render(request, "identity/choice.html", {"providers": providers, "next": next_url})
+
+
+@require_POST
+def start(request, slug: str):
+    provider = get_object_or_404(IdentityProvider, slug=slug, enabled=True, audience=ProviderAudience.CITIZEN)
+    try:
+        meta = federation.metadata(provider)
+    except federation.FederationError as error:
+        return refuse(request, error.code, provider, str(error))
+    state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    verifier, challenge = federation.new_pkce()
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        next_url = ""
+    now = time.time()
+    pending = {k: v for k, v in request.session.get(SESSION_KEY, {}).items() if v["at"] > now - PENDING_TTL}
+    pending[state] = {"fi": provider.pk, "nonce": nonce, "verifier": verifier, "next": next_url, "at": now}
+    request.session[SESSION_KEY] = dict(
+        sorted(pending.items(), key=lambda item: item[1]["at"])[-MAX_PENDING:]
+    )
+    journal.record(events.FI_CHOSEN.code, actor=None, data={"fi": provider.slug})
+    url = federation.authorization_url(
+        provider,
+        meta,
+        redirect_uri=callback_url(request),
+        state=state,
+        nonce=nonce,
+        code_challenge=challenge,
+        acr_values=provider.eidas_level,
+    )
+    return redirect(url)
+
+
+def callback_url(request) -> str:
+    return request.build_absolute_uri(reverse("identity:fi-callback"))
+
+
+@require_GET
+def callback(request):
+    pending = request.session.get(SESSION_KEY, {})
+    entry = pending.pop(request.GET.get("state", ""), None)
+    request.session[SESSION_KEY] = pending  # a state is used once, whatever happens next
+    if entry is None or entry["at"] < time.time() - PENDING_TTL:
+        return refuse(request, "state_unknown")
+    provider = IdentityProvider.objects.filter(pk=entry["fi"], enabled=True).first()
+    if provider is None:
+        raise Http404
+    try:
+        meta = federation.metadata(provider)
+    except federation.FederationError as error:
+        return refuse(request, error.code, provider, str(error))
+    issuer = request.GET.get("iss")
+    if (issuer is not None and issuer != provider.issuer) or (
+        issuer is None and meta.iss_parameter_supported
+    ):
+        return refuse(request, "issuer_mismatch", provider, f"iss={issuer!r}")
+    if "error" in request.GET or not request.GET.get("code"):
+        return refuse(request, "fi_error", provider, request.GET.get("error", "no code"))
+    backend = FederationBackend(provider)
+    try:
+        user = backend.authenticate(
+            request,
+            federation_callback={"code": request.GET["code"], "nonce": entry["nonce"],
+                                 "verifier": entry["verifier"], "redirect_uri": callback_url(request)},
+        )  # fmt: skip
+    except federation.FederationError as error:
+        return refuse(request, error.code, provider, str(error))
+    except pivot.PivotIdentityError as error:
+        return refuse(request, "pivot_identity", provider, str(error))
+    login(request, user, backend=BACKEND)
+    claims = backend.id_token_claims
+    journal.record(
+        events.FI_VERIFIED.code,
+        actor=None,
+        subject=pseudonym_for(str(user.public_id)),
+        data={"fi": provider.slug, "acr": str(claims.get("acr", "")), "new_account": backend.created},
+    )
+    return redirect(entry["next"] or "/")

@@ -1,0 +1,175 @@
+"""A citizen signs in through an identity provider: Maillage's pages with Django's client, the sandbox
+provider over HTTP in its own process."""
+
+import re
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from identity import federation
+from identity.backends import FederationBackend
+from identity.models import CitizenIdentity, FederatedIdentity, IdentityProvider
+from identity.pivot import normalise
+from protection.models import JournalEntry
+from tests.identity.conftest import CLIENT_ID, SECRET
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    federation.clear_caches()
+
+
+def make_provider(issuer: str, slug: str = "sandbox-usagers", **fields) -> IdentityProvider:
+    return IdentityProvider.objects.create(
+        issuer=issuer, slug=slug, name=f"Démo {slug}", client_id=CLIENT_ID, client_secret=SECRET,
+        enabled=True, **fields,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def provider(idp):
+    return make_provider(f"{idp}/usagers")
+
+
+def go_to_fi(client, provider, next_url="/a-propos/") -> str:
+    choice = client.get("/identite/connexion/")
+    assert choice.status_code == 200 and provider.name in choice.content.decode()
+    started = client.post(f"/identite/fi/{provider.slug}/", {"next": next_url})
+    assert started.status_code == 302
+    return started["Location"]
+
+
+def pick_account(authorize_url: str, login: str) -> str:
+    """The FI's page, as the person's browser: returns the callback URL it redirects to."""
+    page = httpx.get(authorize_url)
+    assert page.status_code == 200, (authorize_url, page.text)
+    transaction = re.search(r'name="transaction" value="([^"]+)"', page.text).group(1)
+    answer = httpx.post(authorize_url.split("?")[0], data={"transaction": transaction, "login": login})
+    assert answer.status_code == 302
+    return answer.headers["location"]
+
+
+def local(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+def test_a_citizen_signs_in_and_lands_where_they_were_going(client, provider):
+    back = pick_account(go_to_fi(client, provider), "jean-pierre")
+
+    response = client.get(local(back))
+
+    assert response.status_code == 302 and response["Location"] == "/a-propos/"
+    identity = CitizenIdentity.objects.get()
+    assert client.session["_auth_user_id"] == str(identity.user.pk)
+    assert (identity.given_name, identity.family_name, identity.birthplace) == (
+        "Jean-Pierre Marie",
+        "MARTIN",
+        "69123",
+    )
+    assert FederatedIdentity.objects.get().provider == provider
+    verified = JournalEntry.objects.get(event_type="identity.fi_verified")
+    assert verified.data == {"fi": provider.slug, "acr": "eidas1", "new_account": True}
+    assert (
+        "MARTIN" not in str(verified.data)
+        and JournalEntry.objects.filter(event_type="identity.fi_chosen").exists()
+    )
+
+
+def test_the_same_person_through_two_providers_is_one_account(idp, provider):
+    other = make_provider(f"{idp}/agents", slug="sandbox-agents")
+    claims = {"given_name": "Angela  Claire Louise", "family_name": "Dubois", "birthdate": "1962-08-24",
+              "gender": "female", "birthplace": "75107", "birthcountry": "99100"}  # fmt: skip
+
+    first = FederationBackend(provider).citizen_for(normalise(claims), {"sub": "a"})
+    second = FederationBackend(other).citizen_for(
+        normalise({**claims, "family_name": "DUBOIS"}), {"sub": "b"}
+    )
+
+    assert first == second and CitizenIdentity.objects.count() == 1
+    assert set(FederatedIdentity.objects.values_list("provider__slug", flat=True)) == {
+        provider.slug,
+        other.slug,
+    }
+
+
+def test_a_replayed_callback_is_refused_and_journaled(client, provider):
+    back = local(pick_account(go_to_fi(client, provider), "angela"))
+    assert client.get(back).status_code == 302
+
+    replay = client.get(back)
+
+    assert replay.status_code == 400
+    assert "expiré ou a déjà été utilisée" in replay.content.decode()
+    assert JournalEntry.objects.get(event_type="identity.fi_refused").data == {
+        "fi": "",
+        "reason": "state_unknown",
+    }
+
+
+def test_an_answer_from_another_provider_is_refused(client, provider, idp):
+    back = local(pick_account(go_to_fi(client, provider), "angela"))
+
+    mixed_up = client.get(back.replace("usagers", "entreprises"))  # iss names another issuer
+
+    assert mixed_up.status_code == 400
+    assert JournalEntry.objects.get(event_type="identity.fi_refused").data["reason"] == "issuer_mismatch"
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_missing_iss_is_refused_when_the_provider_announces_it(client, provider):
+    back = local(pick_account(go_to_fi(client, provider), "angela"))
+
+    response = client.get(re.sub(r"&iss=[^&]*", "", back))
+
+    assert response.status_code == 400
+    assert JournalEntry.objects.get(event_type="identity.fi_refused").data["reason"] == "issuer_mismatch"
+
+
+def test_an_error_from_the_provider_gets_a_readable_page(client, provider):
+    location = go_to_fi(client, provider)
+    state = re.search(r"state=([^&]+)", location).group(1)
+
+    response = client.get(f"/identite/fi/callback?error=access_denied&state={state}&iss={provider.issuer}")
+
+    assert response.status_code == 400
+    assert "interrompu la connexion" in response.content.decode()
+
+
+def test_an_identity_without_pivot_fields_is_refused(client, idp):
+    agents_as_citizens = make_provider(f"{idp}/agents", slug="sandbox-agents")
+    back = pick_account(go_to_fi(client, agents_as_citizens), "camille.agent")
+
+    response = client.get(local(back))
+
+    assert response.status_code == 400 and "Identité incomplète" in response.content.decode()
+    assert not CitizenIdentity.objects.exists()
+
+
+def test_only_post_starts_a_sign_in_and_only_enabled_providers(client, provider):
+    assert client.get(f"/identite/fi/{provider.slug}/").status_code == 405
+    provider.enabled = False
+    provider.save()
+    assert client.post(f"/identite/fi/{provider.slug}/").status_code == 404
+
+
+def test_make_run_registers_the_sandbox_realms_once(tmp_path, idp):
+    from django.core.management import call_command
+
+    (tmp_path / "secret").write_text("s3cret-for-the-sandbox-provider\n")
+    call_command("load_sandbox_providers", url=idp, secret_file=str(tmp_path / "secret"))
+    call_command("load_sandbox_providers", url=idp, secret_file=str(tmp_path / "secret"))
+
+    citizens = IdentityProvider.objects.get(slug="demo-usagers")
+    assert (citizens.issuer, citizens.enabled, citizens.client_secret) == (
+        f"{idp}/usagers",
+        True,
+        "s3cret-for-the-sandbox-provider",
+    )
+    assert IdentityProvider.objects.count() == 3
+    assert JournalEntry.objects.filter(event_type="identity.provider_created").count() == 3
+    assert not JournalEntry.objects.filter(event_type="identity.provider_changed").exists()
+    assert federation.metadata(citizens).issuer == citizens.issuer  # reachable as registered
