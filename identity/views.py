@@ -10,6 +10,7 @@ then lets the backend check the FI's tokens. Every refusal is journaled and show
 import logging
 import secrets
 import time
+from urllib.parse import urlsplit
 
 from django.contrib.auth import login
 from django.http import Http404
@@ -72,11 +73,26 @@ def refuse(request, code: str, provider: IdentityProvider | None = None, detail:
     return render(request, "errors/error.html", page, status=status)
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 @require_GET
 def choice(request):
-    providers = IdentityProvider.objects.filter(enabled=True, audience=ProviderAudience.CITIZEN)
+    providers = list(IdentityProvider.objects.filter(enabled=True, audience=ProviderAudience.CITIZEN))
     next_url = request.GET.get("next", "")
-    return render(request, "identity/choice.html", {"providers": providers, "next": next_url})
+    response = render(request, "identity/choice.html", {"providers": providers, "next": next_url})
+    # Browsers apply this page's form-action to where its forms' answers redirect: the FIs.
+    origins = set()
+    for provider in providers:
+        try:
+            origins.add(_origin(federation.metadata(provider).authorization_endpoint))
+        except federation.FederationError:
+            origins.add(_origin(provider.issuer))
+    if origins:
+        response._csp_update = {"form-action": sorted(origins)}
+    return response
 
 
 @require_POST

@@ -173,3 +173,10 @@ def test_make_run_registers_the_sandbox_realms_once(tmp_path, idp):
     assert JournalEntry.objects.filter(event_type="identity.provider_created").count() == 3
     assert not JournalEntry.objects.filter(event_type="identity.provider_changed").exists()
     assert federation.metadata(citizens).issuer == citizens.issuer  # reachable as registered
+
+
+def test_the_choice_page_lets_its_forms_lead_to_the_providers(client, provider, idp):
+    policy = client.get("/identite/connexion/")["Content-Security-Policy"]
+
+    form_action = next(part for part in policy.split(";") if "form-action" in part)
+    assert "'self'" in form_action and idp in form_action
