@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
-from identity import federation, pivot
+from identity import federation, pivot, registry
 from identity.models import CitizenIdentity, FederatedIdentity, User
 
 
@@ -65,6 +65,7 @@ class FederationBackend(OIDCAuthenticationBackend):
         claims = self.get_userinfo(access_token, id_token, payload)
         identity = pivot.normalise(claims)
         self.pivot_identity = identity
+        self.registry_status = registry.verify(identity)  # RegistryRefusal stops the sign-in here
         return self.citizen_for(identity, payload)
 
     @transaction.atomic

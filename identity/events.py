@@ -18,3 +18,4 @@ FI_VERIFIED = register("identity.fi_verified", _("Connexion par un fournisseur d
 FI_REFUSED = register(
     "identity.fi_refused", _("Connexion refusée (fournisseur d'identité)"), citizen_visible=False
 )
+REGISTRY_CHECKED = register("identity.registry_checked", _("Vérification auprès de l'état civil"))

@@ -20,7 +20,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
-from identity import events, federation, pivot
+from identity import events, federation, pivot, registry
 from identity.backends import FederationBackend
 from identity.enums import ProviderAudience
 from identity.models import IdentityProvider
@@ -45,6 +45,14 @@ _REFUSALS = {
                    "choisir un autre.")),
     "pivot_identity": (400, _("Identité incomplète"),
                        _("Le fournisseur d'identité n'a pas transmis une identité utilisable.")),
+    "deceased": (403, _("Connexion impossible"),
+                 _("Le registre d'état civil indique que cette personne est décédée. Si c'est une erreur, "
+                   "contactez la mairie de votre lieu de naissance ou le service d'état civil concerné.")),
+    "unknown_person": (403, _("Identité non reconnue"),
+                       _("Le registre d'état civil ne connaît pas cette identité. Vérifiez les informations "
+                         "de votre compte auprès de votre fournisseur d'identité.")),
+    "registry_unavailable": (503, _("Vérification d'identité indisponible"),
+                             _("Le registre d'état civil ne répond pas. Réessayez dans quelques minutes.")),
 }  # fmt: skip
 _FI_FAILURE = (
     502,
@@ -162,12 +170,27 @@ def callback(request):
         return refuse(request, error.code, provider, str(error))
     except pivot.PivotIdentityError as error:
         return refuse(request, "pivot_identity", provider, str(error))
+    except registry.RegistryRefusal as error:
+        journal.record(
+            events.REGISTRY_CHECKED.code,
+            actor=None,
+            outcome="failure",
+            data={"fi": provider.slug, "result": error.code},
+        )
+        return refuse(request, error.code, provider, str(error))
     login(request, user, backend=BACKEND)
     claims = backend.id_token_claims
+    subject = pseudonym_for(str(user.public_id))
+    journal.record(
+        events.REGISTRY_CHECKED.code,
+        actor=None,
+        subject=subject,
+        data={"fi": provider.slug, "result": backend.registry_status},
+    )
     journal.record(
         events.FI_VERIFIED.code,
         actor=None,
-        subject=pseudonym_for(str(user.public_id)),
+        subject=subject,
         data={"fi": provider.slug, "acr": str(claims.get("acr", "")), "new_account": backend.created},
     )
     return redirect(entry["next"] or "/")

@@ -74,6 +74,10 @@ def main() -> int:
     os.environ.setdefault("SANDBOX_IDP_PUBLIC_URL", f"http://127.0.0.1:{idp_port}")
     os.environ.setdefault("SANDBOX_IDP_KEY_FILE", str(sandbox_dir / "idp_key.json"))
     os.environ.setdefault("SANDBOX_IDP_CLIENTS", sandbox_idp_clients(sandbox_dir, os.environ["PUBLIC_URL"]))
+    # Its civil registry verifies the citizens' identities at sign-in (identity/registry.py).
+    os.environ.setdefault(
+        "CIVIL_REGISTRY_URL", f"{os.environ['SANDBOX_IDP_PUBLIC_URL']}/registre/verification"
+    )
 
     step("Migrations, static files, sandbox data")
     manage("prepare_platform")

@@ -351,6 +351,9 @@ EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Maillage <ne-pas-repondre@maillage.localhost>")
 
 # Trust layer: people appear in the journal as HMAC pseudonyms (protection/pseudonyms.py, rotation there).
+# The civil registry that verifies citizens' pivot identities at sign-in (identity/registry.py);
+# empty: no verification (every sign-in is journaled as unchecked).
+CIVIL_REGISTRY_URL = env_str("CIVIL_REGISTRY_URL", "")
 # Keys the pivot identity hash (identity/pivot.py): one person, one account, whichever FI they use;
 # service providers' pairwise subjects derive from it, so changing it changes every subject.
 IDENTITY_HASH_KEY = env_secret("IDENTITY_HASH_KEY", generate_into=SECRETS_DIR, min_length=32)

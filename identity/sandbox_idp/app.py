@@ -17,6 +17,9 @@ identity/sandbox_idp/accounts.py. Per realm:
 - ``/session/end``: ends the session and returns to a registered ``post_logout_redirect_uri`` with
   ``state``.
 
+Beside the realms, ``POST /registre/verification`` plays the civil registry (RNIPP-like): given the
+six pivot fields as JSON, it answers ``{"status": "found" | "deceased" | "unknown"}``.
+
 It is not Maillage's own provider (that is django-oauth-toolkit, for service providers): it keeps its
 state in memory, so it runs as one process (threads allowed). Configuration, from the environment:
 ``SANDBOX_IDP_PUBLIC_URL`` (its base URL), ``SANDBOX_IDP_CLIENTS`` (JSON: ``{client_id: {"secret":
@@ -39,7 +42,7 @@ from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit
 
 from jwcrypto import jwk, jwt
 
-from identity.sandbox_idp.accounts import REALMS, Account, accounts_of, find
+from identity.sandbox_idp.accounts import CITIZENS, REALMS, Account, accounts_of, find
 
 CODE_LIFETIME = 30
 TOKEN_LIFETIME = 60
@@ -116,6 +119,10 @@ class SandboxProvider:
         path = environ.get("PATH_INFO", "")
         realm, _, endpoint = path.strip("/").partition("/")
         try:
+            if path == REGISTRY_PATH:
+                status, headers, body = self.registry(environ)
+                start_response(f"{status} {_REASONS.get(status, 'OK')}", headers)
+                return [body]
             if realm not in REALMS:
                 raise Problem(404, "not_found", "unknown realm")
             handler = {
@@ -329,6 +336,19 @@ color:#fff;cursor:pointer}}button:focus{{outline:2px solid #0a76f6;outline-offse
         account = found[2]
         return self._json(200, {"sub": self.subject(realm, account), **account.claims})
 
+    def registry(self, environ):
+        """The sandbox civil registry (RNIPP-like): is this pivot identity a living person it knows?"""
+        if environ["REQUEST_METHOD"] != "POST":
+            raise Problem(405, "invalid_request", "POST only")
+        try:
+            length = min(int(environ.get("CONTENT_LENGTH") or 0), 65536)
+            query = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        except ValueError:
+            raise Problem(400, "invalid_request", "a JSON object is expected") from None
+        if not isinstance(query, dict):
+            raise Problem(400, "invalid_request", "a JSON object is expected")
+        return self._json(200, {"status": registry_status(query)})
+
     def end_session(self, realm, environ):
         params = self._query(environ)
         target = params.get("post_logout_redirect_uri")
@@ -338,6 +358,24 @@ color:#fff;cursor:pointer}}button:focus{{outline:2px solid #0a76f6;outline-offse
         if not any(target in client.post_logout_redirect_uris for client in self.clients.values()):
             raise Problem(400, "invalid_request", "post_logout_redirect_uri is not registered")
         return self._redirect(target, {"state": params.get("state", "")})
+
+
+REGISTRY_PATH = "/registre/verification"
+_REGISTRY_FIELDS = ("given_name", "family_name", "birthdate", "gender", "birthplace", "birthcountry")
+
+
+def registry_status(query: dict) -> str:
+    """``found``, ``deceased`` or ``unknown``: the sandbox citizens are the registry's population
+    (the account "inconnu" excepted: it stands for a person the registry does not know)."""
+
+    def key(claims: dict) -> tuple:
+        return tuple(" ".join(str(claims.get(name, "")).split()).casefold() for name in _REGISTRY_FIELDS)
+
+    wanted = key(query)
+    for account in accounts_of(CITIZENS):
+        if account.login != "inconnu" and key(account.claims) == wanted:
+            return "deceased" if account.deceased else "found"
+    return "unknown"
 
 
 _REASONS = {200: "OK", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",

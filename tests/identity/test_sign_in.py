@@ -180,3 +180,51 @@ def test_the_choice_page_lets_its_forms_lead_to_the_providers(client, provider, 
 
     form_action = next(part for part in policy.split(";") if "form-action" in part)
     assert "'self'" in form_action and idp in form_action
+
+
+# --- the civil registry ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def registry(settings, idp):
+    settings.CIVIL_REGISTRY_URL = f"{idp}/registre/verification"
+
+
+@pytest.mark.parametrize(
+    ("login", "status", "text", "result"),
+    [
+        ("marcel", 403, "décédée", "deceased"),
+        ("inconnu", 403, "ne connaît pas cette identité", "unknown_person"),
+    ],
+)
+def test_the_civil_registry_can_refuse_a_sign_in(client, provider, registry, login, status, text, result):
+    response = client.get(local(pick_account(go_to_fi(client, provider), login)))
+
+    assert response.status_code == status and text in response.content.decode()
+    assert "_auth_user_id" not in client.session and not CitizenIdentity.objects.exists()
+    checked = JournalEntry.objects.get(event_type="identity.registry_checked")
+    assert (checked.outcome, checked.data) == ("failure", {"fi": provider.slug, "result": result})
+
+
+def test_a_known_living_person_is_verified(client, provider, registry):
+    client.get(local(pick_account(go_to_fi(client, provider), "aminata")))
+
+    checked = JournalEntry.objects.get(event_type="identity.registry_checked")
+    assert (checked.outcome, checked.data["result"]) == ("success", "found")
+    assert checked.subject  # the person, under a pseudonym
+
+
+def test_an_unreachable_registry_stops_the_sign_in(client, provider, settings):
+    settings.CIVIL_REGISTRY_URL = "http://127.0.0.1:9/registre"  # nothing listens there
+
+    response = client.get(local(pick_account(go_to_fi(client, provider), "angela")))
+
+    assert response.status_code == 503 and "_auth_user_id" not in client.session
+
+
+def test_without_a_registry_sign_ins_are_journaled_as_unchecked(client, provider, settings):
+    settings.CIVIL_REGISTRY_URL = ""
+
+    client.get(local(pick_account(go_to_fi(client, provider), "angela")))
+
+    assert JournalEntry.objects.get(event_type="identity.registry_checked").data["result"] == "unchecked"
