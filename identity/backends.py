@@ -51,7 +51,7 @@ class FederationBackend(OIDCAuthenticationBackend):
             code_verifier=federation_callback["verifier"],
         )
         claims = self.verify_token(tokens["id_token"], nonce=federation_callback["nonce"])
-        self.id_token_claims = claims
+        self.id_token, self.id_token_claims = tokens["id_token"], claims
         return self.get_or_create_user(tokens["access_token"], tokens["id_token"], claims)
 
     def verify_token(self, token, **kwargs):

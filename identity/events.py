@@ -19,3 +19,4 @@ FI_REFUSED = register(
     "identity.fi_refused", _("Connexion refusée (fournisseur d'identité)"), citizen_visible=False
 )
 REGISTRY_CHECKED = register("identity.registry_checked", _("Vérification auprès de l'état civil"))
+SIGNED_OUT = register("identity.signed_out", _("Déconnexion"))

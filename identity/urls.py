@@ -8,4 +8,7 @@ urlpatterns = [
     path("connexion/", views.choice, name="fi-choice"),
     path("fi/<slug:slug>/", views.start, name="fi-start"),
     path("fi/callback", views.callback, name="fi-callback"),
+    path("deconnexion/", views.sign_out, name="sign-out"),
+    path("fi/deconnexion", views.signed_out, name="fi-signed-out"),
+    path("mon-espace/", views.my_space, name="my-space"),
 ]

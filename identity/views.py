@@ -10,12 +10,15 @@ then lets the backend check the FI's tokens. Every refusal is journaled and show
 import logging
 import secrets
 import time
-from urllib.parse import urlsplit
+from datetime import timedelta
+from urllib.parse import urlencode, urlsplit
 
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
+from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
@@ -24,11 +27,15 @@ from identity import events, federation, pivot, registry
 from identity.backends import FederationBackend
 from identity.enums import ProviderAudience
 from identity.models import IdentityProvider
+from protection import events as protection_events
 from protection import journal
 from protection.pseudonyms import pseudonym_for
+from protection.selectors import journal_for_person, person_identifier
 
 logger = logging.getLogger(__name__)
 SESSION_KEY = "federation_pending"
+SIGNED_IN_WITH = "federation_signed_in_with"
+SIGN_OUT_STATE = "federation_sign_out_state"
 MAX_PENDING = 5
 PENDING_TTL = 600  # seconds
 BACKEND = "identity.backends.FederationBackend"
@@ -179,6 +186,8 @@ def callback(request):
         )
         return refuse(request, error.code, provider, str(error))
     login(request, user, backend=BACKEND)
+    # For logout: the FI's session ends with it, the ID token as hint (identity/views.sign_out).
+    request.session[SIGNED_IN_WITH] = {"fi": provider.pk, "id_token": backend.id_token}
     claims = backend.id_token_claims
     subject = pseudonym_for(str(user.public_id))
     journal.record(
@@ -194,3 +203,76 @@ def callback(request):
         data={"fi": provider.slug, "acr": str(claims.get("acr", "")), "new_account": backend.created},
     )
     return redirect(entry["next"] or "/")
+
+
+@require_POST
+def sign_out(request):
+    """End the Maillage session, then the FI's (its end_session endpoint), back to sign_out_done."""
+    signed_in_with = request.session.get(SIGNED_IN_WITH) or {}
+    user = request.user if request.user.is_authenticated else None
+    provider = IdentityProvider.objects.filter(pk=signed_in_with.get("fi")).first()
+    if user is not None:
+        journal.record(
+            events.SIGNED_OUT.code,
+            actor=None,
+            subject=pseudonym_for(str(user.public_id)),
+            data={"fi": provider.slug if provider else ""},
+        )
+    logout(request)  # flushes the session
+    if provider is not None:
+        try:
+            meta = federation.metadata(provider)
+        except federation.FederationError:
+            meta = None
+        if meta is not None and meta.end_session_endpoint:
+            state = secrets.token_urlsafe(16)
+            request.session[SIGN_OUT_STATE] = state
+            params = {
+                "id_token_hint": signed_in_with.get("id_token", ""),
+                "post_logout_redirect_uri": request.build_absolute_uri(reverse("identity:fi-signed-out")),
+                "state": state,
+            }
+            separator = "&" if urlsplit(meta.end_session_endpoint).query else "?"
+            return redirect(meta.end_session_endpoint + separator + urlencode(params))
+    return redirect(reverse("identity:fi-signed-out"))
+
+
+@require_GET
+def signed_out(request):
+    expected = request.session.pop(SIGN_OUT_STATE, None)
+    returned = request.GET.get("state")
+    complete = returned is None or (expected is not None and secrets.compare_digest(expected, returned))
+    return render(request, "identity/signed_out.html", {"complete": complete})
+
+
+@login_required(login_url="identity:fi-choice")
+def my_space(request):
+    """Mon espace: the person's own sign-ins (6 months) and who used their data, from the journal."""
+    person = journal_for_person(person_identifier(request.user))
+    since = timezone.now() - timedelta(days=183)
+    providers = {p.slug: p.name for p in IdentityProvider.objects.all()}
+    sign_ins = [
+        {"at": entry.occurred_at, "fi": providers.get(entry.data.get("fi"), entry.data.get("fi", "")),
+         "acr": entry.data.get("acr", "")}
+        for entry in person.entries.filter(event_type=events.FI_VERIFIED.code, occurred_at__gte=since)[:100]
+    ]  # fmt: skip
+    accesses = [
+        {
+            "at": entry.occurred_at,
+            "what": event_label(entry.event_type),
+            "who": entry.actor_label or "—",
+            "why": entry.purpose,
+            "contract": entry.contract,
+            "fields": ", ".join(map(str, entry.data.get("fields", []))),
+        }
+        for entry in person.entries.exclude(event_type__startswith="identity.")[:100]
+    ]
+    context = {"sign_ins": sign_ins, "accesses": accesses, "deferred_count": person.deferred_count}
+    return render(request, "identity/my_space.html", context)
+
+
+def event_label(code: str) -> str:
+    try:
+        return str(protection_events.get(code).label)
+    except protection_events.UnknownEventType:
+        return code

@@ -14,6 +14,7 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 CLIENT_ID, SECRET = "maillage", "sandbox-secret-" + "x" * 20
 REDIRECT = "http://127.0.0.1:9/callback"
 MAILLAGE_CALLBACK = "http://testserver/identite/fi/callback"  # Maillage's, as Django's test client sees it
+MAILLAGE_SIGNED_OUT = "http://testserver/identite/fi/deconnexion"
 POST_LOGOUT = "http://127.0.0.1:9/logged-out"
 
 
@@ -38,7 +39,7 @@ class SandboxIdp:
                     CLIENT_ID: {
                         "secret": SECRET,
                         "redirect_uris": [REDIRECT, MAILLAGE_CALLBACK],
-                        "post_logout_redirect_uris": [POST_LOGOUT],
+                        "post_logout_redirect_uris": [POST_LOGOUT, MAILLAGE_SIGNED_OUT],
                     }
                 }  # fmt: skip
             ),

@@ -11,10 +11,12 @@ from identity import federation
 from identity.backends import FederationBackend
 from identity.models import CitizenIdentity, FederatedIdentity, IdentityProvider
 from identity.pivot import normalise
+from protection.events import register
 from protection.models import JournalEntry
 from tests.identity.conftest import CLIENT_ID, SECRET
 
 pytestmark = pytest.mark.django_db
+register("tests.my_space_consulted", "Consultation de test (Mon espace)")
 
 
 @pytest.fixture(autouse=True)
@@ -228,3 +230,69 @@ def test_without_a_registry_sign_ins_are_journaled_as_unchecked(client, provider
     client.get(local(pick_account(go_to_fi(client, provider), "angela")))
 
     assert JournalEntry.objects.get(event_type="identity.registry_checked").data["result"] == "unchecked"
+
+
+# --- Mon espace and signing out --------------------------------------------------------------------
+
+
+def signed_in(client, provider, login="angela"):
+    client.get(local(pick_account(go_to_fi(client, provider, next_url="/identite/mon-espace/"), login)))
+    return CitizenIdentity.objects.get(
+        family_name__isnull=False, user__pk=client.session["_auth_user_id"]
+    ).user
+
+
+def test_mon_espace_needs_a_sign_in_and_comes_back_after_it(client, provider):
+    response = client.get("/identite/mon-espace/")
+    assert response.status_code == 302 and response["Location"].startswith("/identite/connexion/?next=")
+
+    back = local(pick_account(go_to_fi(client, provider, next_url="/identite/mon-espace/"), "angela"))
+    assert client.get(back)["Location"] == "/identite/mon-espace/"
+
+
+def test_mon_espace_shows_my_sign_ins_and_who_used_my_data_and_nobody_elses(client, provider):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from protection import journal
+    from protection.pseudonyms import pseudonym_for
+
+    user = signed_in(client, provider)
+    mine = pseudonym_for(str(user.public_id))
+    fields = {"fields": ["quotient_familial"]}
+    journal.record("tests.my_space_consulted", actor="CAF de la Gironde", subject=mine,
+                   purpose="Calcul des aides au logement", data=fields)  # fmt: skip
+    journal.record("tests.my_space_consulted", actor="Service secret", subject=mine, purpose="Enquête",
+                   deferred_disclosure_until=timezone.now() + timedelta(days=30))  # fmt: skip
+    journal.record("tests.my_space_consulted", actor="Ailleurs", subject=pseudonym_for("someone-else"),
+                   purpose="Autre personne")  # fmt: skip
+
+    page = client.get("/identite/mon-espace/").content.decode()
+
+    assert "Démo sandbox-usagers" in page and "eidas1" in page
+    assert (
+        "CAF de la Gironde" in page and "quotient_familial" in page and "Calcul des aides au logement" in page
+    )
+    assert "Service secret" not in page and "1 utilisation est temporairement masquée" in page
+    assert "Autre personne" not in page
+
+
+def test_signing_out_ends_the_provider_session_too(client, provider):
+    user = signed_in(client, provider)
+
+    response = client.post("/identite/deconnexion/")
+
+    assert "_auth_user_id" not in client.session
+    end_session = response["Location"]
+    assert end_session.startswith(f"{provider.issuer}/session/end?") and "id_token_hint=ey" in end_session
+    returned = httpx.get(end_session)  # the FI ends its session and sends the browser back
+    assert returned.status_code == 302
+    done = client.get(local(returned.headers["location"]))
+    assert (
+        done.status_code == 200
+        and "Votre session Maillage et celle de votre fournisseur" in done.content.decode()
+    )
+    signed_out = JournalEntry.objects.get(event_type="identity.signed_out")
+    assert signed_out.subject and signed_out.data == {"fi": provider.slug}
+    assert user.pk  # the account stays; only the session ended
