@@ -98,16 +98,21 @@ def choice(request):
     providers = list(IdentityProvider.objects.filter(enabled=True, audience=ProviderAudience.CITIZEN))
     next_url = request.GET.get("next", "")
     response = render(request, "identity/choice.html", {"providers": providers, "next": next_url})
-    # Browsers apply this page's form-action to where its forms' answers redirect: the FIs.
+    allow_form_redirects(response, providers, "authorization_endpoint")
+    return response
+
+
+def allow_form_redirects(response, providers, endpoint: str) -> None:
+    """Browsers apply a page's CSP form-action to where its forms' answers redirect: allow the
+    origins of these FIs' ``endpoint`` (from their discovery documents; their issuer's otherwise)."""
     origins = set()
     for provider in providers:
         try:
-            origins.add(_origin(federation.metadata(provider).authorization_endpoint))
+            origins.add(_origin(getattr(federation.metadata(provider), endpoint) or provider.issuer))
         except federation.FederationError:
             origins.add(_origin(provider.issuer))
     if origins:
         response._csp_update = {"form-action": sorted(origins)}
-    return response
 
 
 @require_POST
@@ -268,7 +273,11 @@ def my_space(request):
         for entry in person.entries.exclude(event_type__startswith="identity.")[:100]
     ]
     context = {"sign_ins": sign_ins, "accesses": accesses, "deferred_count": person.deferred_count}
-    return render(request, "identity/my_space.html", context)
+    response = render(request, "identity/my_space.html", context)
+    # Its sign-out form ends with a redirect to the FI's end_session endpoint.
+    fi = (request.session.get(SIGNED_IN_WITH) or {}).get("fi")
+    allow_form_redirects(response, IdentityProvider.objects.filter(pk=fi), "end_session_endpoint")
+    return response
 
 
 def event_label(code: str) -> str:

@@ -281,6 +281,8 @@ def test_mon_espace_shows_my_sign_ins_and_who_used_my_data_and_nobody_elses(clie
 def test_signing_out_ends_the_provider_session_too(client, provider):
     user = signed_in(client, provider)
 
+    policy = client.get("/identite/mon-espace/")["Content-Security-Policy"]
+    assert provider.issuer.rsplit("/", 1)[0] in next(p for p in policy.split(";") if "form-action" in p)
     response = client.post("/identite/deconnexion/")
 
     assert "_auth_user_id" not in client.session
