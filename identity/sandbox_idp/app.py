@@ -118,6 +118,9 @@ class SandboxProvider:
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         realm, _, endpoint = path.strip("/").partition("/")
+        if path == "/favicon.ico":  # browsers ask for it on the account page
+            start_response("204 No Content", [("Cache-Control", "max-age=86400")])
+            return [b""]
         try:
             if path == REGISTRY_PATH:
                 status, headers, body = self.registry(environ)

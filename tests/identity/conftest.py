@@ -25,6 +25,8 @@ class SandboxIdp:
     port: int
     key_file: Path
     process: subprocess.Popen | None = None
+    redirect_uris: tuple[str, ...] = ()  # beside the test client's
+    post_logout_uris: tuple[str, ...] = ()
 
     @property
     def base(self) -> str:
@@ -38,8 +40,12 @@ class SandboxIdp:
                 {
                     CLIENT_ID: {
                         "secret": SECRET,
-                        "redirect_uris": [REDIRECT, MAILLAGE_CALLBACK],
-                        "post_logout_redirect_uris": [POST_LOGOUT, MAILLAGE_SIGNED_OUT],
+                        "redirect_uris": [REDIRECT, MAILLAGE_CALLBACK, *self.redirect_uris],
+                        "post_logout_redirect_uris": [
+                            POST_LOGOUT,
+                            MAILLAGE_SIGNED_OUT,
+                            *self.post_logout_uris,
+                        ],
                     }
                 }  # fmt: skip
             ),
