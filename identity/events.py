@@ -20,3 +20,5 @@ FI_REFUSED = register(
 )
 REGISTRY_CHECKED = register("identity.registry_checked", _("Vérification auprès de l'état civil"))
 SIGNED_OUT = register("identity.signed_out", _("Déconnexion"))
+PROVIDER_BLOCKED = register("identity.provider_blocked", _("Blocage d'un fournisseur d'identité"))
+PROVIDER_ALLOWED = register("identity.provider_allowed", _("Déblocage d'un fournisseur d'identité"))

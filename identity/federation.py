@@ -16,6 +16,7 @@ HTTP goes through one pooled httpx client with short timeouts. Failures raise Fe
 stable ``code``, which the sign-in views journal and turn into a readable page.
 """
 
+import atexit
 import base64
 import hashlib
 import hmac
@@ -70,6 +71,7 @@ def http() -> httpx.Client:
         with _lock:
             if _client is None:
                 _client = httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+                atexit.register(_client.close)  # its pooled connections, closed cleanly
     return _client
 
 

@@ -159,3 +159,19 @@ class FederatedIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider.slug}:{self.subject[:12]}…"
+
+
+class ProviderBlock(models.Model):
+    """A citizen's refusal of an identity provider for their future sign-ins (set in Mon espace)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="provider_blocks")
+    provider = models.ForeignKey(IdentityProvider, on_delete=models.CASCADE, related_name="blocks")
+    created_at = models.DateTimeField(_("bloqué le"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("fournisseur d'identité bloqué")
+        verbose_name_plural = _("fournisseurs d'identité bloqués")
+        constraints = [models.UniqueConstraint(fields=["user", "provider"], name="identity_block_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.provider.slug} bloqué"

@@ -11,4 +11,5 @@ urlpatterns = [
     path("deconnexion/", views.sign_out, name="sign-out"),
     path("fi/deconnexion", views.signed_out, name="fi-signed-out"),
     path("mon-espace/", views.my_space, name="my-space"),
+    path("mon-espace/fournisseurs/", views.block_provider, name="block-provider"),
 ]

@@ -13,8 +13,10 @@ import time
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
+from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -26,7 +28,7 @@ from django.views.decorators.http import require_GET, require_POST
 from identity import events, federation, pivot, registry
 from identity.backends import FederationBackend
 from identity.enums import ProviderAudience
-from identity.models import IdentityProvider
+from identity.models import IdentityProvider, ProviderBlock
 from protection import events as protection_events
 from protection import journal
 from protection.pseudonyms import pseudonym_for
@@ -58,6 +60,9 @@ _REFUSALS = {
     "unknown_person": (403, _("Identité non reconnue"),
                        _("Le registre d'état civil ne connaît pas cette identité. Vérifiez les informations "
                          "de votre compte auprès de votre fournisseur d'identité.")),
+    "provider_blocked": (403, _("Fournisseur d'identité bloqué"),
+                         _("Vous avez bloqué ce fournisseur d'identité pour vos connexions. Choisissez-en un "
+                           "autre, ou débloquez-le depuis Mon espace.")),
     "registry_unavailable": (503, _("Vérification d'identité indisponible"),
                              _("Le registre d'état civil ne répond pas. Réessayez dans quelques minutes.")),
 }  # fmt: skip
@@ -190,6 +195,8 @@ def callback(request):
             data={"fi": provider.slug, "result": error.code},
         )
         return refuse(request, error.code, provider, str(error))
+    if ProviderBlock.objects.filter(user=user, provider=provider).exists():
+        return refuse(request, "provider_blocked", provider, f"blocked by {user.public_id}")
     login(request, user, backend=BACKEND)
     # For logout: the FI's session ends with it, the ID token as hint (identity/views.sign_out).
     request.session[SIGNED_IN_WITH] = {"fi": provider.pk, "id_token": backend.id_token}
@@ -272,7 +279,17 @@ def my_space(request):
         }
         for entry in person.entries.exclude(event_type__startswith="identity.")[:100]
     ]
-    context = {"sign_ins": sign_ins, "accesses": accesses, "deferred_count": person.deferred_count}
+    blocked = set(ProviderBlock.objects.filter(user=request.user).values_list("provider_id", flat=True))
+    providers = [
+        {"slug": p.slug, "name": p.name, "blocked": p.pk in blocked}
+        for p in IdentityProvider.objects.filter(enabled=True, audience=ProviderAudience.CITIZEN)
+    ]
+    context = {
+        "sign_ins": sign_ins,
+        "accesses": accesses,
+        "deferred_count": person.deferred_count,
+        "providers": providers,
+    }
     response = render(request, "identity/my_space.html", context)
     # Its sign-out form ends with a redirect to the FI's end_session endpoint.
     fi = (request.session.get(SIGNED_IN_WITH) or {}).get("fi")
@@ -285,3 +302,31 @@ def event_label(code: str) -> str:
         return str(protection_events.get(code).label)
     except protection_events.UnknownEventType:
         return code
+
+
+@require_POST
+@login_required(login_url="identity:fi-choice")
+def block_provider(request):
+    """Block or allow an identity provider for the person's future sign-ins; one must stay allowed."""
+    citizen_providers = IdentityProvider.objects.filter(enabled=True, audience=ProviderAudience.CITIZEN)
+    provider = get_object_or_404(citizen_providers, slug=request.POST.get("provider", ""))
+    action = request.POST.get("action")
+    if action not in {"block", "allow"}:
+        messages.error(request, _("Action inconnue."))
+        return redirect("identity:my-space")
+    with transaction.atomic():
+        if action == "block":
+            allowed = citizen_providers.exclude(pk=provider.pk).exclude(blocks__user=request.user)
+            if not allowed.exists():
+                messages.error(request, _("Gardez au moins un fournisseur d'identité pour vous connecter."))
+                return redirect("identity:my-space")
+            _block, changed = ProviderBlock.objects.get_or_create(user=request.user, provider=provider)
+            event, message = events.PROVIDER_BLOCKED, _("%(name)s est bloqué pour vos prochaines connexions.")
+        else:
+            changed = ProviderBlock.objects.filter(user=request.user, provider=provider).delete()[0] > 0
+            event, message = events.PROVIDER_ALLOWED, _("%(name)s est de nouveau autorisé.")
+        if changed:
+            subject = pseudonym_for(str(request.user.public_id))
+            journal.record(event.code, actor=None, subject=subject, data={"fi": provider.slug})
+    messages.success(request, message % {"name": provider.name})
+    return redirect("identity:my-space")

@@ -298,3 +298,42 @@ def test_signing_out_ends_the_provider_session_too(client, provider):
     signed_out = JournalEntry.objects.get(event_type="identity.signed_out")
     assert signed_out.subject and signed_out.data == {"fi": provider.slug}
     assert user.pk  # the account stays; only the session ended
+
+
+def test_a_citizen_blocks_a_provider_and_cannot_sign_in_with_it_any_more(client, provider, idp):
+    other = make_provider(f"{idp}/entreprises", slug="autre-fi")  # a second citizen FI to keep
+    user = signed_in(client, provider)
+
+    response = client.post(
+        "/identite/mon-espace/fournisseurs/", {"provider": provider.slug, "action": "block"}
+    )
+    assert response.status_code == 302
+    assert "est bloqué pour vos prochaines connexions" in client.get("/identite/mon-espace/").content.decode()
+    blocked = JournalEntry.objects.get(event_type="identity.provider_blocked")
+    assert blocked.subject and blocked.data == {"fi": provider.slug}
+
+    # The last allowed provider cannot be blocked.
+    client.post("/identite/mon-espace/fournisseurs/", {"provider": other.slug, "action": "block"})
+    assert "Gardez au moins un fournisseur" in client.get("/identite/mon-espace/").content.decode()
+
+    client.post("/identite/deconnexion/")
+    refused = client.get(local(pick_account(go_to_fi(client, provider), "angela")))
+    assert refused.status_code == 403 and "Vous avez bloqué ce fournisseur" in refused.content.decode()
+    assert "_auth_user_id" not in client.session
+
+    # Unblocking needs a session: not possible anonymously.
+    assert client.post("/identite/mon-espace/fournisseurs/", {"provider": provider.slug, "action": "allow"})[
+        "Location"
+    ].startswith("/identite/connexion/")
+    assert user.provider_blocks.count() == 1
+
+
+def test_blocking_asks_for_a_known_provider_and_action(client, provider):
+    signed_in(client, provider)
+
+    assert (
+        client.post("/identite/mon-espace/fournisseurs/", {"provider": "nope", "action": "block"}).status_code
+        == 404
+    )
+    client.post("/identite/mon-espace/fournisseurs/", {"provider": provider.slug, "action": "explode"})
+    assert "Action inconnue" in client.get("/identite/mon-espace/").content.decode()
