@@ -22,3 +22,8 @@ REGISTRY_CHECKED = register("identity.registry_checked", _("Vérification auprè
 SIGNED_OUT = register("identity.signed_out", _("Déconnexion"))
 PROVIDER_BLOCKED = register("identity.provider_blocked", _("Blocage d'un fournisseur d'identité"))
 PROVIDER_ALLOWED = register("identity.provider_allowed", _("Déblocage d'un fournisseur d'identité"))
+OP_KEYS_ROTATED = register(
+    "identity.op_keys_rotated",
+    _("Rotation des clés de signature des jetons d'identité"),
+    citizen_visible=False,
+)

@@ -354,6 +354,10 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Maillage <ne-pas-repondre@ma
 # The civil registry that verifies citizens' pivot identities at sign-in (identity/registry.py);
 # empty: no verification (every sign-in is journaled as unchecked).
 CIVIL_REGISTRY_URL = env_str("CIVIL_REGISTRY_URL", "")
+# Keys signing the ID tokens Maillage issues to service providers (identity/op_keys.py): a JWK set
+# file, generated on first use; retired keys stay published OIDC_RETIRED_KEY_DAYS days.
+OIDC_SIGNING_KEYS_FILE = env_str("OIDC_SIGNING_KEYS_FILE", str(SECRETS_DIR / "oidc_signing_keys.json"))
+OIDC_RETIRED_KEY_DAYS = env_int("OIDC_RETIRED_KEY_DAYS", 7, minimum=1, maximum=365)
 # Keys the pivot identity hash (identity/pivot.py): one person, one account, whichever FI they use;
 # service providers' pairwise subjects derive from it, so changing it changes every subject.
 IDENTITY_HASH_KEY = env_secret("IDENTITY_HASH_KEY", generate_into=SECRETS_DIR, min_length=32)

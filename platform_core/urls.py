@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from identity import api_v2 as identity_api
 from platform_core import ops
 from platform_core.api import errors
 
@@ -13,6 +14,7 @@ urlpatterns = [
     path("healthz", ops.healthz, name="healthz"),
     path("metrics", ops.metrics, name="prometheus-django-metrics"),
     path("api/v1/", include("platform_core.api.urls")),
+    path("api/v2/jwks", identity_api.JwksApi.as_view(), name="oidc-jwks"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its start-up script as a file: no inline script under a strict CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
