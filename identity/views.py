@@ -32,6 +32,7 @@ from identity.models import IdentityProvider, ProviderBlock
 from protection import events as protection_events
 from protection import journal
 from protection.pseudonyms import pseudonym_for
+from protection.ratelimit import rate_limited
 from protection.selectors import journal_for_person, person_identifier
 
 logger = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ def allow_form_redirects(response, providers, endpoint: str) -> None:
 
 
 @require_POST
+@rate_limited("sign_in")
 def start(request, slug: str):
     provider = get_object_or_404(IdentityProvider, slug=slug, enabled=True, audience=ProviderAudience.CITIZEN)
     try:
@@ -156,6 +158,7 @@ def callback_url(request) -> str:
 
 
 @require_GET
+@rate_limited("sign_in")
 def callback(request):
     pending = request.session.get(SESSION_KEY, {})
     entry = pending.pop(request.GET.get("state", ""), None)

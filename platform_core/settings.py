@@ -300,6 +300,8 @@ SPECTACULAR_SETTINGS = {
 # RATE_LIMIT_<GROUP>_<KIND>, e.g. RATE_LIMIT_DEFAULT_IP=600/min.
 RATE_LIMITS = {
     "default": {"client": "1200/min", "ip": "300/min"},
+    # Starting a sign-in and coming back from the identity provider (identity/views.py), per address.
+    "sign_in": {"ip": "60/min"},
 }
 for _group, _kinds in RATE_LIMITS.items():
     for _kind, _rate in _kinds.items():

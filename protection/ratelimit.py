@@ -25,10 +25,12 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, wraps
 
 from django.conf import settings
 from django.core.cache import cache
+from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
 from rest_framework.throttling import BaseThrottle
 
 DEFAULT_GROUP = "default"
@@ -174,3 +176,41 @@ class RateLimitHeadersMiddleware:
             response["RateLimit-Remaining"] = str(counter.remaining)
             response["RateLimit-Reset"] = str(counter.reset)
         return response
+
+
+def rate_limited(group: str):
+    """The same quotas for browser views (not DRF): over the limit, a readable 429 page with
+    Retry-After; the RateLimit-* headers either way (RateLimitHeadersMiddleware)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            rates = rates_for(group)
+            user = getattr(request, "user", None)
+            identities = {
+                "client": str(user.public_id) if user is not None and user.is_authenticated else None,
+                "ip": client_ip(request),
+            }
+            counters = [
+                hit(group, kind, identity, rates[kind])
+                for kind, identity in identities.items()
+                if identity and kind in rates
+            ]
+            if counters:
+                request.rate_limit = most_constraining(counters)
+                if request.rate_limit.exceeded:
+                    page = {
+                        "status": 429,
+                        "title": _("Trop de tentatives"),
+                        "lead": _("Vous avez fait trop de demandes en peu de temps."),
+                        "explanation": _("Patientez un peu avant de réessayer."),
+                        "pictogram": "system/warning",
+                    }
+                    response = render(request, "errors/error.html", page, status=429)
+                    response["Retry-After"] = str(request.rate_limit.reset)
+                    return response
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator

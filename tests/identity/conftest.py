@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,12 @@ class SandboxIdp:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def _own_rate_limits(settings):
+    # Every test its own counters: sign-ins from 127.0.0.1 would add up across tests otherwise.
+    settings.RATE_LIMIT_CACHE_PREFIX = f"test-ratelimit-{uuid.uuid4().hex}"
 
 
 @pytest.fixture(scope="module")

@@ -337,3 +337,15 @@ def test_blocking_asks_for_a_known_provider_and_action(client, provider):
     )
     client.post("/identite/mon-espace/fournisseurs/", {"provider": provider.slug, "action": "explode"})
     assert "Action inconnue" in client.get("/identite/mon-espace/").content.decode()
+
+
+def test_sign_ins_are_rate_limited_per_address(client, provider, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "sign_in": {"ip": "2/min"}}
+
+    allowed = [client.post(f"/identite/fi/{provider.slug}/") for _ in range(2)]
+    refused = client.post(f"/identite/fi/{provider.slug}/")
+
+    assert [response.status_code for response in allowed] == [302, 302]
+    assert allowed[-1]["RateLimit-Remaining"] == "0"
+    assert refused.status_code == 429 and "Trop de tentatives" in refused.content.decode()
+    assert int(refused["Retry-After"]) >= 1 and refused["RateLimit-Limit"] == "2"
