@@ -8,6 +8,7 @@ from pathlib import Path
 
 from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF
+from django.conf import global_settings
 from django.utils.translation import gettext_lazy as _
 
 from platform_core import embedded_db
@@ -133,6 +134,9 @@ AUTHENTICATION_BACKENDS = [
     "identity.backends.FederationBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
+# People's passwords keep Django's hashers (the first one hashes); the last one serves OAuth client
+# secrets only (OAUTH2_PROVIDER["CLIENT_SECRET_HASHER"]).
+PASSWORD_HASHERS = [*global_settings.PASSWORD_HASHERS, "identity.hashers.ClientSecretHasher"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
@@ -404,7 +408,10 @@ GUARDIAN_RAISE_403 = False
 ANONYMOUS_USER_NAME = None  # guardian: anonymous users get no object permissions
 
 # OAuth 2.0 (django-oauth-toolkit): the RFC 9700 security BCP behaviours, all on.
+# Client secrets of OAuth applications: a fast keyed hash (identity/hashers.py), never a password hash.
+CLIENT_SECRET_KEYS = env_keyring("CLIENT_SECRET_KEYS", generate_into=SECRETS_DIR, prefix="c")
 OAUTH2_PROVIDER = {
+    "CLIENT_SECRET_HASHER": "hmac_sha256",
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
