@@ -7,12 +7,18 @@ What stays the library's is the shape of the flow: token, ID token, userinfo, th
 the user from the claims.
 """
 
+import hashlib
+
 from django.db import transaction
 from django.utils import timezone
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
 from identity import federation, pivot, registry
+from identity.enums import ProviderAudience, UserKind
 from identity.models import CitizenIdentity, FederatedIdentity, User
+from platform_core.enums import MembershipRole
+from platform_core.models import Membership, Organisation
+from platform_core.services import membership_create
 
 
 class FederationBackend(OIDCAuthenticationBackend):
@@ -63,10 +69,51 @@ class FederationBackend(OIDCAuthenticationBackend):
 
     def get_or_create_user(self, access_token, id_token, payload):
         claims = self.get_userinfo(access_token, id_token, payload)
+        if self.provider.audience == ProviderAudience.AGENT:
+            self.registry_status = registry.UNCHECKED  # agents are vouched for by their employer's FI
+            return self.agent_for(pivot.normalise_agent(claims), payload)
         identity = pivot.normalise(claims)
         self.pivot_identity = identity
         self.registry_status = registry.verify(identity)  # RegistryRefusal stops the sign-in here
         return self.citizen_for(identity, payload)
+
+    @transaction.atomic
+    def agent_for(self, agent: "pivot.AgentIdentity", payload: dict) -> User:
+        """The public agent's account (created on first sign-in, found again by this FI's subject),
+        kept up to date, and made a member ("agent") of the organisation with the agent's SIRET."""
+        link = (
+            FederatedIdentity.objects.select_for_update()
+            .select_related("user")
+            .filter(provider=self.provider, subject=payload["sub"])
+            .first()
+        )
+        self.created = link is None
+        if link is None:
+            digest = hashlib.sha256(f"{self.provider.pk}:{payload['sub']}".encode()).hexdigest()[:20]
+            user = User(username=f"agent-{digest}", kind=UserKind.AGENT)
+            user.set_unusable_password()
+        else:
+            user = link.user
+            if user.kind != UserKind.AGENT:
+                raise federation.FederationError(
+                    "wrong_account", "this subject belongs to another kind of account"
+                )
+        user.email, user.first_name, user.last_name = agent.email, agent.given_name, agent.usual_name
+        user.save()
+        FederatedIdentity.objects.update_or_create(
+            provider=self.provider,
+            subject=payload["sub"],
+            defaults={"user": user, "acr": str(payload.get("acr", ""))[:8], "last_login": timezone.now()},
+        )
+        self.organisation = Organisation.objects.filter(siret=agent.siret).first()
+        if (
+            self.organisation is not None
+            and not Membership.objects.filter(
+                user=user, organisation=self.organisation, role=MembershipRole.AGENT
+            ).exists()
+        ):
+            membership_create(user=user, organisation=self.organisation, role=MembershipRole.AGENT)
+        return user
 
     @transaction.atomic
     def citizen_for(self, identity: pivot.PivotIdentity, payload: dict) -> User:

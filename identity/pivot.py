@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
+from stdnum.fr import siret as siret_number
 
 PIVOT_FIELDS = ("given_name", "family_name", "birthdate", "gender", "birthplace", "birthcountry")
 _SPACES = re.compile(r"\s+")
@@ -101,3 +102,31 @@ def identity_hash(identity: PivotIdentity) -> str:
     ]
     message = "\x1f".join(parts).encode("utf-8")
     return hmac.new(settings.IDENTITY_HASH_KEY.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class AgentIdentity:
+    """A public agent as an agents' identity provider (ProConnect-like) describes them."""
+
+    given_name: str
+    usual_name: str
+    email: str
+    uid: str
+    siret: str
+
+
+def normalise_agent(claims: dict) -> AgentIdentity:
+    """The agent's identity from the FI's claims; PivotIdentityError when unusable."""
+    siret = _text(claims, "siret").replace(" ", "")
+    if not siret_number.is_valid(siret):
+        raise PivotIdentityError("siret", "is not a valid SIRET")
+    email = _text(claims, "email")
+    if "@" not in email:
+        raise PivotIdentityError("email", "is not an e-mail address")
+    return AgentIdentity(
+        given_name=_text(claims, "given_name"),
+        usual_name=_text(claims, "usual_name"),
+        email=email[:254],
+        uid=_text(claims, "uid"),
+        siret=siret,
+    )

@@ -55,6 +55,8 @@ _REFUSALS = {
                    "choisir un autre.")),
     "pivot_identity": (400, _("Identité incomplète"),
                        _("Le fournisseur d'identité n'a pas transmis une identité utilisable.")),
+    "wrong_account": (403, _("Compte incompatible"),
+                      _("Cette identité est rattachée à un autre type de compte Maillage.")),
     "deceased": (403, _("Connexion impossible"),
                  _("Le registre d'état civil indique que cette personne est décédée. Si c'est une erreur, "
                    "contactez la mairie de votre lieu de naissance ou le service d'état civil concerné.")),
@@ -99,11 +101,19 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+SIGN_IN_AUDIENCES = (ProviderAudience.CITIZEN, ProviderAudience.AGENT)
+
+
 @require_GET
 def choice(request):
-    providers = list(IdentityProvider.objects.filter(enabled=True, audience=ProviderAudience.CITIZEN))
+    providers = list(IdentityProvider.objects.filter(enabled=True, audience__in=SIGN_IN_AUDIENCES))
     next_url = request.GET.get("next", "")
-    response = render(request, "identity/choice.html", {"providers": providers, "next": next_url})
+    context = {
+        "providers": [p for p in providers if p.audience == ProviderAudience.CITIZEN],
+        "agent_providers": [p for p in providers if p.audience == ProviderAudience.AGENT],
+        "next": next_url,
+    }
+    response = render(request, "identity/choice.html", context)
     allow_form_redirects(response, providers, "authorization_endpoint")
     return response
 
@@ -124,7 +134,7 @@ def allow_form_redirects(response, providers, endpoint: str) -> None:
 @require_POST
 @rate_limited("sign_in")
 def start(request, slug: str):
-    provider = get_object_or_404(IdentityProvider, slug=slug, enabled=True, audience=ProviderAudience.CITIZEN)
+    provider = get_object_or_404(IdentityProvider, slug=slug, enabled=True, audience__in=SIGN_IN_AUDIENCES)
     try:
         meta = federation.metadata(provider)
     except federation.FederationError as error:
@@ -205,16 +215,18 @@ def callback(request):
     request.session[SIGNED_IN_WITH] = {"fi": provider.pk, "id_token": backend.id_token}
     claims = backend.id_token_claims
     subject = pseudonym_for(str(user.public_id))
-    journal.record(
-        events.REGISTRY_CHECKED.code,
-        actor=None,
-        subject=subject,
-        data={"fi": provider.slug, "result": backend.registry_status},
-    )
+    if provider.audience == ProviderAudience.CITIZEN:
+        journal.record(
+            events.REGISTRY_CHECKED.code,
+            actor=None,
+            subject=subject,
+            data={"fi": provider.slug, "result": backend.registry_status},
+        )
     journal.record(
         events.FI_VERIFIED.code,
         actor=None,
         subject=subject,
+        organisation=getattr(backend, "organisation", None),
         data={"fi": provider.slug, "acr": str(claims.get("acr", "")), "new_account": backend.created},
     )
     return redirect(entry["next"] or "/")

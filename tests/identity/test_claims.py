@@ -76,3 +76,19 @@ def test_several_hosts_need_a_sector_identifier_uri():
     with pytest.raises(ValueError, match="sector_identifier_uri"):
         sector_of(uris)
     assert sector_of(uris, "https://sector.example.fr/uris.json") == "sector.example.fr"
+
+
+def test_agent_identities_need_a_valid_siret_and_email():
+    from identity.pivot import normalise_agent
+
+    agent = {"given_name": "Camille", "usual_name": "ROUSSEAU", "email": "c@numerique.gouv.fr", "uid": "a1",
+             "siret": "130 025 265 00013"}  # fmt: skip
+    assert normalise_agent(agent).siret == "13002526500013"
+    for change, field in (
+        ({"siret": "13002526500014"}, "siret"),
+        ({"email": "nobody"}, "email"),
+        ({"uid": ""}, "uid"),
+    ):
+        with pytest.raises(PivotIdentityError) as error:
+            normalise_agent({**agent, **change})
+        assert error.value.field == field

@@ -349,3 +349,53 @@ def test_sign_ins_are_rate_limited_per_address(client, provider, settings):
     assert allowed[-1]["RateLimit-Remaining"] == "0"
     assert refused.status_code == 429 and "Trop de tentatives" in refused.content.decode()
     assert int(refused["Retry-After"]) >= 1 and refused["RateLimit-Limit"] == "2"
+
+
+# --- public agents ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def agents_fi(idp):
+    from identity.enums import ProviderAudience
+
+    return make_provider(f"{idp}/agents", slug="demo-agents", audience=ProviderAudience.AGENT)
+
+
+def test_an_agent_signs_in_and_joins_the_organisation_of_their_siret(client, agents_fi):
+    from identity.enums import UserKind
+    from platform_core.models import Membership
+    from tests.factories import OrganisationFactory
+
+    dinum = OrganisationFactory(siret="13002526500013", name="DINUM")
+    page = client.get("/identite/connexion/").content.decode()
+    assert "Agents publics" in page and "Démo demo-agents" in page
+
+    response = client.get(local(pick_account(go_to_fi(client, agents_fi), "camille.agent")))
+
+    assert response.status_code == 302
+    user = Membership.objects.get(organisation=dinum).user
+    assert (user.kind, user.email, user.last_name) == (
+        UserKind.AGENT,
+        "camille.rousseau@numerique.gouv.fr",
+        "ROUSSEAU",
+    )
+    assert not user.has_usable_password()
+    verified = JournalEntry.objects.get(event_type="identity.fi_verified")
+    assert verified.organisation_id == str(dinum.public_id)
+    assert JournalEntry.objects.filter(event_type="platform.membership_created").count() == 1
+    assert not JournalEntry.objects.filter(event_type="identity.registry_checked").exists()
+
+    client.post("/identite/deconnexion/")
+    client.get(local(pick_account(go_to_fi(client, agents_fi), "camille.agent")))  # the same account again
+    assert Membership.objects.filter(user=user).count() == 1 and client.session["_auth_user_id"] == str(
+        user.pk
+    )
+
+
+def test_an_agent_of_an_unknown_organisation_signs_in_without_membership(client, agents_fi):
+    from platform_core.models import Membership
+
+    response = client.get(local(pick_account(go_to_fi(client, agents_fi), "hugo.agent")))
+
+    assert response.status_code == 302 and "_auth_user_id" in client.session
+    assert not Membership.objects.exists()

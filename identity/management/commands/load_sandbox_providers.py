@@ -19,9 +19,9 @@ from platform_core import embedded_db
 from protection import journal
 
 REALMS = (
-    # slug, name, realm, audience, level, enabled (agents and companies sign in with a later issue)
+    # slug, name, realm, audience, level, enabled (companies sign in with later work)
     ("demo-usagers", "Identité de démonstration", "usagers", ProviderAudience.CITIZEN, EidasLevel.LOW, True),
-    ("demo-agents", "Agents de démonstration", "agents", ProviderAudience.AGENT, EidasLevel.LOW, False),
+    ("demo-agents", "Agents de démonstration", "agents", ProviderAudience.AGENT, EidasLevel.LOW, True),
     ("demo-entreprises", "Entreprises de démonstration", "entreprises", ProviderAudience.COMPANY,
      EidasLevel.LOW, False),
 )  # fmt: skip
