@@ -77,6 +77,14 @@ class FederationBackend(OIDCAuthenticationBackend):
         self.registry_status = registry.verify(identity)  # RegistryRefusal stops the sign-in here
         return self.citizen_for(identity, payload)
 
+    def _link_subject(self, user: User, payload: dict) -> None:
+        """This FI's subject leads to ``user`` from now on; the sign-in's level is kept."""
+        FederatedIdentity.objects.update_or_create(
+            provider=self.provider,
+            subject=payload["sub"],
+            defaults={"user": user, "acr": str(payload.get("acr", ""))[:8], "last_login": timezone.now()},
+        )
+
     @transaction.atomic
     def agent_for(self, agent: "pivot.AgentIdentity", payload: dict) -> User:
         """The public agent's account (created on first sign-in, found again by this FI's subject),
@@ -100,11 +108,7 @@ class FederationBackend(OIDCAuthenticationBackend):
                 )
         user.email, user.first_name, user.last_name = agent.email, agent.given_name, agent.usual_name
         user.save()
-        FederatedIdentity.objects.update_or_create(
-            provider=self.provider,
-            subject=payload["sub"],
-            defaults={"user": user, "acr": str(payload.get("acr", ""))[:8], "last_login": timezone.now()},
-        )
+        self._link_subject(user, payload)
         self.organisation = Organisation.objects.filter(siret=agent.siret).first()
         if (
             self.organisation is not None
@@ -131,9 +135,5 @@ class FederationBackend(OIDCAuthenticationBackend):
         for name in (*pivot.PIVOT_FIELDS, "preferred_username", "email"):
             setattr(found, name, getattr(identity, name))
         found.save()
-        FederatedIdentity.objects.update_or_create(
-            provider=self.provider,
-            subject=payload["sub"],
-            defaults={"user": user, "acr": str(payload.get("acr", ""))[:8], "last_login": timezone.now()},
-        )
+        self._link_subject(user, payload)
         return user

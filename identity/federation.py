@@ -255,8 +255,12 @@ def authorization_url(
         params["acr_values"] = acr_values
     if prompt:
         params["prompt"] = prompt
-    separator = "&" if urlsplit(meta.authorization_endpoint).query else "?"
-    return meta.authorization_endpoint + separator + urlencode(params)
+    return with_query(meta.authorization_endpoint, params)
+
+
+def with_query(url: str, params: dict) -> str:
+    """``url`` with ``params`` added to its query string (an FI's endpoint may already have one)."""
+    return url + ("&" if urlsplit(url).query else "?") + urlencode(params)
 
 
 def exchange_code(

@@ -11,7 +11,7 @@ import logging
 import secrets
 import time
 from datetime import timedelta
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth import login, logout
@@ -259,8 +259,7 @@ def sign_out(request):
                 "post_logout_redirect_uri": request.build_absolute_uri(reverse("identity:fi-signed-out")),
                 "state": state,
             }
-            separator = "&" if urlsplit(meta.end_session_endpoint).query else "?"
-            return redirect(meta.end_session_endpoint + separator + urlencode(params))
+            return redirect(federation.with_query(meta.end_session_endpoint, params))
     return redirect(reverse("identity:fi-signed-out"))
 
 

@@ -178,26 +178,23 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 
 def merkle_root(leaves: list[bytes]) -> bytes:
-    """RFC 6962 MTH over leaf hashes.
+    """RFC 6962 MTH over leaf hashes."""
+    if not leaves:
+        return _sha256(b"").digest()
+    return audit_path_and_root(leaves, 0)[1]
+
+
+def split_leaves(joined: bytes) -> list[bytes]:
+    """Leaf hashes stored or sent back to back (32 bytes each), as a list."""
+    return [joined[offset : offset + 32] for offset in range(0, len(joined), 32)]
+
+
+def audit_path_and_root(leaves: list[bytes], index: int) -> tuple[list[bytes], bytes]:
+    """RFC 6962 PATH(index, D[n]) for the leaf at ``index`` among ``leaves`` (leaf hashes), and MTH.
 
     Pairing nodes level by level, a last unpaired node moving up unchanged, builds exactly the
     left-balanced tree of the recursive definition (split at the largest power of two below n).
     """
-    if not leaves:
-        return _sha256(b"").digest()
-    level = leaves
-    sha = _sha256
-    node = _NODE
-    while len(level) > 1:
-        paired = [sha(node + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            paired.append(level[-1])
-        level = paired
-    return level[0]
-
-
-def audit_path_and_root(leaves: list[bytes], index: int) -> tuple[list[bytes], bytes]:
-    """RFC 6962 PATH(index, D[n]) for the leaf at ``index`` among ``leaves`` (leaf hashes), and MTH."""
     if not 0 <= index < len(leaves):
         raise IndexError("leaf index out of range")
     path = []

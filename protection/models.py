@@ -163,8 +163,7 @@ class BatchLeaves(models.Model):
         return f"feuilles du {self.seal}"
 
     def leaf_list(self) -> list[bytes]:
-        raw = bytes(self.hashes)
-        return [raw[offset : offset + 32] for offset in range(0, len(raw), 32)]
+        return canonical.split_leaves(bytes(self.hashes))
 
 
 class PurgedBatch(models.Model):

@@ -181,8 +181,7 @@ def _first_changed(cursor, seal: SealRow, leaves: list[bytes]) -> int | None:
     row = cursor.fetchone()
     if row is None:
         return None
-    raw = bytes(row[0])
-    stored = [raw[offset : offset + 32] for offset in range(0, len(raw), 32)]
+    stored = canonical.split_leaves(bytes(row[0]))
     if len(stored) != seal.entry_count or canonical.merkle_root(stored).hex() != seal.merkle_root:
         return None
     for position, (leaf, kept) in enumerate(zip(leaves, stored, strict=False)):
@@ -215,8 +214,7 @@ def check_batch_entries(cursor, seal: SealRow, after_id: int) -> tuple[int, Fail
         if count:
             return fail("entrée présente dans un lot purgé", first_id)
         return 0, None
-    joined = bytes(joined or b"")
-    leaves = [joined[offset : offset + 32] for offset in range(0, len(joined), 32)]
+    leaves = canonical.split_leaves(bytes(joined or b""))
     if len(leaves) != count:
         ids, leaves = _batch_rows(cursor, seal, after_id)
         return fail("l'entrée contient le séparateur U+001F ou un champ nul", ids[leaves.index(None)])
@@ -426,11 +424,8 @@ class EntryAltered(Conflict):
 
 
 def _kept_leaves(seal: Seal) -> list[bytes] | None:
-    kept = BatchLeaves.objects.filter(seal=seal).values_list("hashes", flat=True).first()
-    if kept is None:
-        return None
-    raw = bytes(kept)
-    return [raw[offset : offset + 32] for offset in range(0, len(raw), 32)]
+    kept = BatchLeaves.objects.filter(seal=seal).first()
+    return None if kept is None else kept.leaf_list()
 
 
 def _recomputed_leaves(seal: Seal) -> list[bytes]:
