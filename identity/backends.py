@@ -16,7 +16,7 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from identity import federation, pivot, registry
 from identity.enums import ProviderAudience, UserKind
 from identity.models import CitizenIdentity, FederatedIdentity, User
-from platform_core.enums import MembershipRole
+from platform_core.enums import MembershipRole, OrganisationKind
 from platform_core.models import Membership, Organisation
 from platform_core.services import membership_create
 
@@ -72,6 +72,9 @@ class FederationBackend(OIDCAuthenticationBackend):
         if self.provider.audience == ProviderAudience.AGENT:
             self.registry_status = registry.UNCHECKED  # agents are vouched for by their employer's FI
             return self.agent_for(pivot.normalise_agent(claims), payload)
+        if self.provider.audience == ProviderAudience.COMPANY:
+            self.registry_status = registry.UNCHECKED  # representatives are vouched for by the company FI
+            return self.company_for(pivot.normalise_company(claims), payload)
         identity = pivot.normalise(claims)
         self.pivot_identity = identity
         self.registry_status = registry.verify(identity)  # RegistryRefusal stops the sign-in here
@@ -85,10 +88,9 @@ class FederationBackend(OIDCAuthenticationBackend):
             defaults={"user": user, "acr": str(payload.get("acr", ""))[:8], "last_login": timezone.now()},
         )
 
-    @transaction.atomic
-    def agent_for(self, agent: "pivot.AgentIdentity", payload: dict) -> User:
-        """The public agent's account (created on first sign-in, found again by this FI's subject),
-        kept up to date, and made a member ("agent") of the organisation with the agent's SIRET."""
+    def _account_for(self, kind: str, prefix: str, payload: dict) -> User:
+        """The account this FI's subject leads to (locked), or a new one of ``kind`` without a password
+        (not saved yet); FederationError when the subject belongs to another kind of account."""
         link = (
             FederatedIdentity.objects.select_for_update()
             .select_related("user")
@@ -98,25 +100,48 @@ class FederationBackend(OIDCAuthenticationBackend):
         self.created = link is None
         if link is None:
             digest = hashlib.sha256(f"{self.provider.pk}:{payload['sub']}".encode()).hexdigest()[:20]
-            user = User(username=f"agent-{digest}", kind=UserKind.AGENT)
+            user = User(username=f"{prefix}-{digest}", kind=kind)
             user.set_unusable_password()
-        else:
-            user = link.user
-            if user.kind != UserKind.AGENT:
-                raise federation.FederationError(
-                    "wrong_account", "this subject belongs to another kind of account"
-                )
+            return user
+        if link.user.kind != kind:
+            raise federation.FederationError(
+                "wrong_account", "this subject belongs to another kind of account"
+            )
+        return link.user
+
+    def _join(self, user: User, organisation: Organisation | None, role: str) -> None:
+        """``user`` gets ``role`` in ``organisation`` (journaled), unless they have it already."""
+        self.organisation = organisation
+        if (
+            organisation is not None
+            and not Membership.objects.filter(user=user, organisation=organisation, role=role).exists()
+        ):
+            membership_create(user=user, organisation=organisation, role=role)
+
+    @transaction.atomic
+    def agent_for(self, agent: "pivot.AgentIdentity", payload: dict) -> User:
+        """The public agent's account (created on first sign-in, found again by this FI's subject),
+        kept up to date, and made a member ("agent") of the organisation with the agent's SIRET."""
+        user = self._account_for(UserKind.AGENT, "agent", payload)
         user.email, user.first_name, user.last_name = agent.email, agent.given_name, agent.usual_name
         user.save()
         self._link_subject(user, payload)
-        self.organisation = Organisation.objects.filter(siret=agent.siret).first()
-        if (
-            self.organisation is not None
-            and not Membership.objects.filter(
-                user=user, organisation=self.organisation, role=MembershipRole.AGENT
-            ).exists()
-        ):
-            membership_create(user=user, organisation=self.organisation, role=MembershipRole.AGENT)
+        self._join(user, Organisation.objects.filter(siret=agent.siret).first(), MembershipRole.AGENT)
+        return user
+
+    @transaction.atomic
+    def company_for(self, rep: "pivot.CompanyRepresentative", payload: dict) -> User:
+        """The company representative's account (created on first sign-in, found again by this FI's
+        subject), kept up to date, and made "representative" of the company with the SIREN.
+
+        A SIREN names the legal unit, which may have several establishments (SIRETs) here: the
+        representative joins the one with the lowest SIRET, so that every sign-in picks the same."""
+        user = self._account_for(UserKind.COMPANY, "entreprise", payload)
+        user.email, user.first_name, user.last_name = rep.email, rep.given_name, rep.family_name
+        user.save()
+        self._link_subject(user, payload)
+        companies = Organisation.objects.filter(siren=rep.siren, kind=OrganisationKind.COMPANY)
+        self._join(user, companies.order_by("siret").first(), MembershipRole.REPRESENTATIVE)
         return user
 
     @transaction.atomic

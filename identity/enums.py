@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 class UserKind(models.TextChoices):
     CITIZEN = "citizen", _("Usager")
     AGENT = "agent", _("Agent public")
+    COMPANY = "company", _("Représentant d'entreprise")
     DEVELOPER = "developer", _("Développeur")
     STAFF = "staff", _("Équipe de la plateforme")
 

@@ -258,6 +258,12 @@ def authorization_url(
     return with_query(meta.authorization_endpoint, params)
 
 
+def origin(url: str) -> str:
+    """scheme://host[:port] of a URL (what a CSP source names)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def with_query(url: str, params: dict) -> str:
     """``url`` with ``params`` added to its query string (an FI's endpoint may already have one)."""
     return url + ("&" if urlsplit(url).query else "?") + urlencode(params)

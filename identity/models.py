@@ -2,11 +2,16 @@ import uuid
 
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from identity.enums import EidasLevel, ProviderAudience, UserKind
 from protection.fields import EncryptedTextField
+
+
+def default_eidas_levels() -> list[str]:
+    return [EidasLevel.LOW]
 
 
 class MaillageUserManager(UserManager):
@@ -175,3 +180,202 @@ class ProviderBlock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider.slug} bloqué"
+
+
+class SigningAlgorithm(models.TextChoices):
+    ES256 = "ES256", "ES256"
+    RS256 = "RS256", "RS256"
+
+
+class ClientAuthMethod(models.TextChoices):
+    SECRET_BASIC = "client_secret_basic", "client_secret_basic"
+    SECRET_POST = "client_secret_post", "client_secret_post"
+    PRIVATE_KEY_JWT = "private_key_jwt", "private_key_jwt"
+    NONE = "none", _("aucune (client public, PKCE S256)")
+
+
+class ServiceProvider(models.Model):
+    """A service provider ("FS"): an OAuth application of an organisation that signs people in through
+    Maillage. Redirect URIs, post-logout URIs, client type and secret are the application's."""
+
+    application = models.OneToOneField(
+        "oauth2_provider.Application",
+        on_delete=models.CASCADE,
+        related_name="service_provider",
+        verbose_name=_("application OAuth"),
+    )
+    organisation = models.ForeignKey(
+        "platform_core.Organisation",
+        on_delete=models.PROTECT,
+        related_name="service_providers",
+        verbose_name=_("organisation"),
+    )
+    audience = models.CharField(
+        _("usagers du service"), max_length=16, choices=ProviderAudience.choices,
+        default=ProviderAudience.CITIZEN,
+    )  # fmt: skip
+    sector_identifier_uri = models.URLField(
+        _("identifiant de secteur (sector_identifier_uri)"),
+        max_length=400,
+        blank=True,
+        help_text=_("Obligatoire si les URL de redirection sont sur plusieurs domaines."),
+    )
+    scopes = models.CharField(_("scopes autorisés"), max_length=600, default="openid profile")
+    eidas_levels = ArrayField(
+        models.CharField(max_length=8, choices=EidasLevel.choices),
+        verbose_name=_("niveaux eIDAS autorisés"),
+        default=default_eidas_levels,
+    )
+    private = models.BooleanField(
+        _("service privé"),
+        default=False,
+        help_text=_("Un service privé recueille le consentement explicite de la personne."),
+    )
+    signing_alg = models.CharField(
+        _("algorithme de signature"), max_length=5, choices=SigningAlgorithm.choices,
+        default=SigningAlgorithm.ES256,
+    )  # fmt: skip
+    auth_method = models.CharField(
+        _("authentification du client"), max_length=32, choices=ClientAuthMethod.choices,
+        default=ClientAuthMethod.SECRET_BASIC,
+    )  # fmt: skip
+    jwks = models.JSONField(
+        _("clés publiques (JWKS)"),
+        blank=True,
+        default=dict,
+        help_text=_("Pour private_key_jwt : le jeu de clés publiques du service."),
+    )
+    allowed_providers = models.ManyToManyField(
+        IdentityProvider, blank=True, related_name="allowing_services",
+        verbose_name=_("fournisseurs d'identité autorisés"), help_text=_("Vide : tous."),
+    )  # fmt: skip
+    denied_providers = models.ManyToManyField(
+        IdentityProvider, blank=True, related_name="denying_services",
+        verbose_name=_("fournisseurs d'identité exclus"),
+    )  # fmt: skip
+    logo = models.FileField(_("logo"), upload_to="service-providers/", blank=True)
+    created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("fournisseur de service")
+        verbose_name_plural = _("fournisseurs de service")
+        ordering = ["application__name"]
+        permissions = [("manage_serviceprovider", _("Gérer le fournisseur de service"))]
+        constraints = [
+            models.CheckConstraint(
+                name="identity_service_scopes_openid",
+                condition=models.Q(scopes__regex=r"(^| )openid( |$)"),
+                violation_error_message=_("Les scopes doivent comprendre openid."),
+            ),
+            models.CheckConstraint(
+                name="identity_service_eidas_levels",
+                condition=models.Q(eidas_levels__len__gte=1)
+                & models.Q(eidas_levels__contained_by=list(EidasLevel.values)),
+                violation_error_message=_("Choisissez au moins un niveau eIDAS."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.application.name or self.application.client_id
+
+    @property
+    def client_id(self) -> str:
+        return self.application.client_id
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+    @property
+    def default_eidas_level(self) -> str:
+        return min(self.eidas_levels)  # eidas1 < eidas2 < eidas3 as strings
+
+    def eidas_level_for(self, acr_values: str) -> str:
+        """FranceConnect's rule: of the requested levels the lowest, raised to the lowest level the
+        service may use; unknown or missing values give the service's default."""
+        requested = sorted(set(acr_values.split()) & set(EidasLevel.values))
+        if not requested:
+            return self.default_eidas_level
+        eligible = [level for level in sorted(self.eidas_levels) if level >= requested[0]]
+        return eligible[0] if eligible else max(self.eidas_levels)
+
+    @property
+    def redirect_uri_list(self) -> list[str]:
+        return self.application.redirect_uris.split()
+
+    @property
+    def post_logout_uri_list(self) -> list[str]:
+        return self.application.post_logout_redirect_uris.split()
+
+    @property
+    def sector(self) -> str:
+        from identity.claims import sector_of
+
+        return sector_of(self.redirect_uri_list, self.sector_identifier_uri)
+
+    def allows_provider(self, provider: IdentityProvider) -> bool:
+        if provider.audience != self.audience:
+            return False
+        if self.denied_providers.filter(pk=provider.pk).exists():
+            return False
+        allowed = self.allowed_providers.all()
+        return not allowed.exists() or allowed.filter(pk=provider.pk).exists()
+
+
+class Consent(models.Model):
+    """A person's consent to a private service receiving these claims; revocable from Mon espace."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="consents")
+    service_provider = models.ForeignKey(
+        ServiceProvider, on_delete=models.CASCADE, related_name="consents", verbose_name=_("service")
+    )
+    claims = ArrayField(models.CharField(max_length=64), verbose_name=_("données transmises"))
+    granted_at = models.DateTimeField(_("accordé le"), auto_now_add=True)
+    revoked_at = models.DateTimeField(_("retiré le"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("consentement")
+        verbose_name_plural = _("consentements")
+        ordering = ["-granted_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "service_provider"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="identity_consent_one_active",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"consentement {self.service_provider_id}"
+
+
+class Authorization(models.Model):
+    """What an authorization code was issued for (FS, person, FI, level), kept after the code is
+    redeemed: a replayed code finds it and revokes the tokens it gave, and userinfo reads its context."""
+
+    code_hash = models.CharField(max_length=64, unique=True)
+    service_provider = models.ForeignKey(ServiceProvider, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    provider = models.ForeignKey(IdentityProvider, on_delete=models.SET_NULL, null=True, related_name="+")
+    acr = models.CharField(max_length=8)
+    amr = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    auth_time = models.DateTimeField()
+    session_key = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    access_token = models.OneToOneField(
+        "oauth2_provider.AccessToken",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="maillage_authorization",
+    )
+
+    class Meta:
+        verbose_name = _("autorisation")
+        verbose_name_plural = _("autorisations")
+        indexes = [models.Index(fields=["created_at"], name="identity_authz_created")]
+
+    def __str__(self) -> str:
+        return f"autorisation {self.pk} ({self.acr})"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
+from stdnum.fr import siren as siren_number
 from stdnum.fr import siret as siret_number
 
 PIVOT_FIELDS = ("given_name", "family_name", "birthdate", "gender", "birthplace", "birthcountry")
@@ -120,13 +121,46 @@ def normalise_agent(claims: dict) -> AgentIdentity:
     siret = _text(claims, "siret").replace(" ", "")
     if not siret_number.is_valid(siret):
         raise PivotIdentityError("siret", "is not a valid SIRET")
-    email = _text(claims, "email")
-    if "@" not in email:
-        raise PivotIdentityError("email", "is not an e-mail address")
     return AgentIdentity(
         given_name=_text(claims, "given_name"),
         usual_name=_text(claims, "usual_name"),
-        email=email[:254],
+        email=_email(claims),
         uid=_text(claims, "uid"),
         siret=siret,
+    )
+
+
+def _email(claims: dict) -> str:
+    email = _text(claims, "email")
+    if "@" not in email:
+        raise PivotIdentityError("email", "is not an e-mail address")
+    return email[:254]
+
+
+@dataclass(frozen=True)
+class CompanyRepresentative:
+    """A company's representative as a companies' identity provider describes them."""
+
+    email: str
+    given_name: str
+    family_name: str
+    uid: str
+    siren: str
+
+
+def normalise_company(claims: dict) -> CompanyRepresentative:
+    """The representative's identity from the FI's claims (``usual_name`` when there is no
+    ``family_name``); PivotIdentityError when unusable."""
+    siren = siren_number.compact(_text(claims, "siren"))  # as written, with spaces or dots
+    if not siren_number.is_valid(siren):
+        raise PivotIdentityError("siren", "is not a valid SIREN")
+    family_name = _text(claims, "family_name", required=False) or _text(claims, "usual_name", required=False)
+    if not family_name:
+        raise PivotIdentityError("family_name", "is missing")
+    return CompanyRepresentative(
+        email=_email(claims),
+        given_name=_text(claims, "given_name"),
+        family_name=family_name,
+        uid=_text(claims, "uid"),
+        siren=siren,
     )

@@ -11,7 +11,6 @@ import logging
 import secrets
 import time
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth import login, logout
@@ -25,10 +24,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
-from identity import events, federation, pivot, registry
+from identity import events, federation, op_views, pivot, registry
 from identity.backends import FederationBackend
-from identity.enums import ProviderAudience
-from identity.models import IdentityProvider, ProviderBlock
+from identity.enums import EidasLevel, ProviderAudience
+from identity.models import Consent, IdentityProvider, ProviderBlock, ServiceProvider
 from protection import events as protection_events
 from protection import journal
 from protection.pseudonyms import pseudonym_for
@@ -45,6 +44,8 @@ BACKEND = "identity.backends.FederationBackend"
 
 # Readable pages for what can go wrong, by FederationError code (or our own codes).
 _REFUSALS = {
+    "interaction_unknown": (400, _("Cette demande de connexion a expiré"),
+                            _("Revenez sur le site du service et recommencez la connexion.")),
     "state_unknown": (400, _("Cette connexion a expiré ou a déjà été utilisée"),
                       _("Recommencez la connexion depuis le service que vous utilisiez.")),
     "issuer_mismatch": (400, _("Réponse d'un autre fournisseur d'identité"),
@@ -96,21 +97,31 @@ def refuse(request, code: str, provider: IdentityProvider | None = None, detail:
     return render(request, "errors/error.html", page, status=status)
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-SIGN_IN_AUDIENCES = (ProviderAudience.CITIZEN, ProviderAudience.AGENT)
+SIGN_IN_AUDIENCES = (ProviderAudience.CITIZEN, ProviderAudience.AGENT, ProviderAudience.COMPANY)
 
 
 @require_GET
 def choice(request):
-    providers = list(IdentityProvider.objects.filter(enabled=True, audience__in=SIGN_IN_AUDIENCES))
+    """The FI choice: for Maillage itself, or for a service's waiting authorization request
+    (``interaction``: only the FIs that service accepts at the level it asked for)."""
+
+    providers = IdentityProvider.objects.filter(enabled=True, audience__in=SIGN_IN_AUDIENCES)
     next_url = request.GET.get("next", "")
+    service = None
+    interaction = request.GET.get("interaction", "")
+    if interaction:
+        found = op_views.pending_for_choice(request, interaction)
+        if found is None:
+            return refuse(request, "interaction_unknown")
+        service, entry = found
+        providers = op_views.eligible_providers(service, entry["acr"], request.user)
+        next_url = reverse("identity:op-resume", args=[interaction])
+    providers = list(providers)
     context = {
+        "service": service,
         "providers": [p for p in providers if p.audience == ProviderAudience.CITIZEN],
         "agent_providers": [p for p in providers if p.audience == ProviderAudience.AGENT],
+        "company_providers": [p for p in providers if p.audience == ProviderAudience.COMPANY],
         "next": next_url,
     }
     response = render(request, "identity/choice.html", context)
@@ -124,9 +135,10 @@ def allow_form_redirects(response, providers, endpoint: str) -> None:
     origins = set()
     for provider in providers:
         try:
-            origins.add(_origin(getattr(federation.metadata(provider), endpoint) or provider.issuer))
+            endpoint_url = getattr(federation.metadata(provider), endpoint) or provider.issuer
+            origins.add(federation.origin(endpoint_url))
         except federation.FederationError:
-            origins.add(_origin(provider.issuer))
+            origins.add(federation.origin(provider.issuer))
     if origins:
         response._csp_update = {"form-action": sorted(origins)}
 
@@ -135,13 +147,17 @@ def allow_form_redirects(response, providers, endpoint: str) -> None:
 @rate_limited("sign_in")
 def start(request, slug: str):
     provider = get_object_or_404(IdentityProvider, slug=slug, enabled=True, audience__in=SIGN_IN_AUDIENCES)
+    return redirect_to_provider(request, provider, request.POST.get("next", ""))
+
+
+def redirect_to_provider(request, provider: IdentityProvider, next_url: str, *, force_login: bool = False):
+    """Send the person to ``provider`` with a fresh state, nonce and PKCE verifier; back to ``next_url``."""
     try:
         meta = federation.metadata(provider)
     except federation.FederationError as error:
         return refuse(request, error.code, provider, str(error))
     state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     verifier, challenge = federation.new_pkce()
-    next_url = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
         next_url = ""
     now = time.time()
@@ -160,6 +176,8 @@ def start(request, slug: str):
         code_challenge=challenge,
         acr_values=provider.eidas_level,
     )
+    if force_login:
+        url = federation.with_query(url, {"prompt": "login"})
     return redirect(url)
 
 
@@ -210,10 +228,22 @@ def callback(request):
         return refuse(request, error.code, provider, str(error))
     if ProviderBlock.objects.filter(user=user, provider=provider).exists():
         return refuse(request, "provider_blocked", provider, f"blocked by {user.public_id}")
-    login(request, user, backend=BACKEND)
-    # For logout: the FI's session ends with it, the ID token as hint (identity/views.sign_out).
-    request.session[SIGNED_IN_WITH] = {"fi": provider.pk, "id_token": backend.id_token}
     claims = backend.id_token_claims
+    waiting = request.session.get(op_views.PENDING_KEY)  # a service's requests survive the new session
+    login(request, user, backend=BACKEND)
+    if waiting:
+        request.session[op_views.PENDING_KEY] = waiting
+    # For logout: the FI's session ends with it, the ID token as hint (identity/views.sign_out);
+    # for services: when and how well this person was authenticated.
+    acr = str(claims.get("acr", ""))
+    amr = claims.get("amr") if isinstance(claims.get("amr"), list) else []
+    request.session[SIGNED_IN_WITH] = {
+        "fi": provider.pk,
+        "id_token": backend.id_token,
+        "at": time.time(),
+        "acr": acr if acr in EidasLevel.values else provider.eidas_level,
+        "amr": [str(method)[:32] for method in amr][:5],
+    }
     subject = pseudonym_for(str(user.public_id))
     if provider.audience == ProviderAudience.CITIZEN:
         journal.record(
@@ -234,7 +264,12 @@ def callback(request):
 
 @require_POST
 def sign_out(request):
-    """End the Maillage session, then the FI's (its end_session endpoint), back to sign_out_done."""
+    return end_sessions(request)
+
+
+def end_sessions(request, return_to: str = ""):
+    """End the Maillage session, then the FI's (its end_session endpoint), back to ``signed_out``,
+    and from there to ``return_to`` (a service's registered post-logout URI) when given."""
     signed_in_with = request.session.get(SIGNED_IN_WITH) or {}
     user = request.user if request.user.is_authenticated else None
     provider = IdentityProvider.objects.filter(pk=signed_in_with.get("fi")).first()
@@ -246,6 +281,8 @@ def sign_out(request):
             data={"fi": provider.slug if provider else ""},
         )
     logout(request)  # flushes the session
+    if return_to:
+        request.session[op_views.FS_RETURN_KEY] = return_to
     if provider is not None:
         try:
             meta = federation.metadata(provider)
@@ -268,6 +305,9 @@ def signed_out(request):
     expected = request.session.pop(SIGN_OUT_STATE, None)
     returned = request.GET.get("state")
     complete = returned is None or (expected is not None and secrets.compare_digest(expected, returned))
+    return_to = request.session.pop(op_views.FS_RETURN_KEY, "")
+    if complete and return_to:
+        return redirect(return_to)
     return render(request, "identity/signed_out.html", {"complete": complete})
 
 
@@ -277,10 +317,15 @@ def my_space(request):
     person = journal_for_person(person_identifier(request.user))
     since = timezone.now() - timedelta(days=183)
     providers = {p.slug: p.name for p in IdentityProvider.objects.all()}
+    services = dict(ServiceProvider.objects.values_list("application__client_id", "application__name"))
+    connections = person.entries.filter(
+        event_type__in=[events.FI_VERIFIED.code, events.FS_SIGNED_IN.code], occurred_at__gte=since
+    )[:100]
     sign_ins = [
         {"at": entry.occurred_at, "fi": providers.get(entry.data.get("fi"), entry.data.get("fi", "")),
-         "acr": entry.data.get("acr", "")}
-        for entry in person.entries.filter(event_type=events.FI_VERIFIED.code, occurred_at__gte=since)[:100]
+         "acr": entry.data.get("acr", ""),
+         "service": services.get(entry.data.get("fs"), entry.data.get("fs")) or "Maillage"}
+        for entry in connections
     ]  # fmt: skip
     accesses = [
         {
@@ -298,7 +343,15 @@ def my_space(request):
         {"slug": p.slug, "name": p.name, "blocked": p.pk in blocked}
         for p in IdentityProvider.objects.filter(enabled=True, audience=ProviderAudience.CITIZEN)
     ]
+    consents = list(
+        Consent.objects.filter(user=request.user, revoked_at__isnull=True).select_related(
+            "service_provider__application"
+        )
+    )
+    for consent in consents:
+        consent.labels = [str(op_views.CLAIM_LABELS.get(name, name)) for name in consent.claims]
     context = {
+        "consents": consents,
         "sign_ins": sign_ins,
         "accesses": accesses,
         "deferred_count": person.deferred_count,
@@ -343,4 +396,34 @@ def block_provider(request):
             subject = pseudonym_for(str(request.user.public_id))
             journal.record(event.code, actor=None, subject=subject, data={"fi": provider.slug})
     messages.success(request, message % {"name": provider.name})
+    return redirect("identity:my-space")
+
+
+@require_POST
+@login_required(login_url="identity:fi-choice")
+def revoke_consent(request):
+    """Withdraw a consent: the service will have to ask again at the next sign-in."""
+    consent = (
+        Consent.objects.filter(
+            pk=request.POST.get("consent") if str(request.POST.get("consent", "")).isdigit() else None,
+            user=request.user,  # only one's own consents: anything else is a 404
+            revoked_at__isnull=True,
+        )
+        .select_related("service_provider__application", "service_provider__organisation")
+        .first()
+    )
+    if consent is None:
+        raise Http404
+    with transaction.atomic():
+        consent.revoked_at = timezone.now()
+        consent.save(update_fields=["revoked_at"])
+        service = consent.service_provider
+        journal.record(
+            events.CONSENT_REVOKED.code,
+            actor=None,
+            organisation=service.organisation,
+            subject=pseudonym_for(str(request.user.public_id)),
+            data={"fs": service.client_id, "claims": consent.claims},
+        )
+    messages.success(request, _("Votre consentement à %(name)s est retiré.") % {"name": service})
     return redirect("identity:my-space")

@@ -19,3 +19,4 @@ class MembershipRole(models.TextChoices):
     REPORTER = "reporter", _("Rapporteur")
     DEVELOPER = "developer", _("Développeur")
     AGENT = "agent", _("Agent")
+    REPRESENTATIVE = "representative", _("Représentant légal")

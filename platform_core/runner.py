@@ -46,6 +46,16 @@ def sandbox_idp_clients(sandbox_dir: Path, public_url: str) -> str:
     )
 
 
+def sandbox_fs_client_secret(path: Path) -> None:
+    """The demo service provider's client secret, created once (0600 from the start) and kept across runs."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as secret_file:
+        secret_file.write(secrets.token_urlsafe(32))
+
+
 def main() -> int:
     # The platform as its users get it (DSFR error pages, collected static files, gunicorn), served
     # over plain http on loopback: no HTTPS redirect and no HTTPS-only cookies unless PUBLIC_URL is https.
@@ -78,6 +88,18 @@ def main() -> int:
     os.environ.setdefault(
         "CIVIL_REGISTRY_URL", f"{os.environ['SANDBOX_IDP_PUBLIC_URL']}/registre/verification"
     )
+    # The demo service provider (identity/sandbox_fs), a relying party of Maillage's own provider;
+    # load_sandbox_providers registers it as a client from these two variables.
+    fs_port = os.environ.get("SANDBOX_FS_PORT", "8002")
+    os.environ.setdefault("SANDBOX_FS_PUBLIC_URL", f"http://127.0.0.1:{fs_port}")
+    os.environ.setdefault("SANDBOX_FS_CLIENT_SECRET_FILE", str(sandbox_dir / "demo_fs_client_secret"))
+    sandbox_fs_client_secret(Path(os.environ["SANDBOX_FS_CLIENT_SECRET_FILE"]))
+    demo_fs_environment = {  # its own variables (identity/sandbox_fs/app.py), unless they are set
+        "DEMO_FS_ISSUER": f"{os.environ['PUBLIC_URL'].rstrip('/')}/api/v2",
+        "DEMO_FS_PUBLIC_URL": os.environ["SANDBOX_FS_PUBLIC_URL"],
+        "DEMO_FS_CLIENT_SECRET_FILE": os.environ["SANDBOX_FS_CLIENT_SECRET_FILE"],
+        **os.environ,
+    }
 
     step("Migrations, static files, sandbox data")
     manage("prepare_platform")
@@ -97,12 +119,21 @@ def main() -> int:
         "sandbox-idp": [str(BIN / "gunicorn"), "identity.sandbox_idp.wsgi:application",
                         "--bind", f"127.0.0.1:{idp_port}", "--workers", "1", "--threads", "8",
                         "--graceful-timeout", "5"],
+        # Likewise: its sessions are in memory.
+        "demo-fs": [str(BIN / "gunicorn"), "identity.sandbox_fs.wsgi:application",
+                    "--bind", f"127.0.0.1:{fs_port}", "--workers", "1", "--threads", "8",
+                    "--graceful-timeout", "5"],
     }  # fmt: skip
+    environments = {"demo-fs": demo_fs_environment}
     (run_dir / "celerybeat.pid").unlink(missing_ok=True)  # a stale pid file would stop beat
-    processes = {name: subprocess.Popen(command, cwd=BASE_DIR) for name, command in commands.items()}  # noqa: S603
+    processes = {
+        name: subprocess.Popen(command, cwd=BASE_DIR, env=environments.get(name))  # noqa: S603
+        for name, command in commands.items()
+    }
     step(
         f"Maillage is running on http://127.0.0.1:{port}/ (sandbox identity provider: "
-        f"{os.environ['SANDBOX_IDP_PUBLIC_URL']}/usagers) — Ctrl-C to stop"
+        f"{os.environ['SANDBOX_IDP_PUBLIC_URL']}/usagers, demo service provider: "
+        f"{os.environ['SANDBOX_FS_PUBLIC_URL']}/) — Ctrl-C to stop"
     )
 
     stopping = False

@@ -410,6 +410,12 @@ ANONYMOUS_USER_NAME = None  # guardian: anonymous users get no object permission
 # OAuth 2.0 (django-oauth-toolkit): the RFC 9700 security BCP behaviours, all on.
 # Client secrets of OAuth applications: a fast keyed hash (identity/hashers.py), never a password hash.
 CLIENT_SECRET_KEYS = env_keyring("CLIENT_SECRET_KEYS", generate_into=SECRETS_DIR, prefix="c")
+# Named so that migrations depending on django-oauth-toolkit's swappable models resolve.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105 (a model name)
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"  # noqa: S105
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"  # noqa: S105
 OAUTH2_PROVIDER = {
     "CLIENT_SECRET_HASHER": "hmac_sha256",
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
@@ -419,7 +425,17 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
     "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
-    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": not DEBUG,
-    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if DEBUG else ["https"],
+    # http redirect URIs only where the platform itself runs over http (development, `make run` on loopback).
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": SECURE_COOKIES,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"] if SECURE_COOKIES else ["http", "https"],
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    # Maillage as the OpenID provider of service providers (identity/op.py), FranceConnect v2 lifetimes.
+    "OIDC_ENABLED": True,
+    "OIDC_ISS_ENDPOINT": f"{PUBLIC_URL}/api/v2",
+    "OAUTH2_VALIDATOR_CLASS": "identity.op.MaillageValidator",
+    "OAUTH2_SERVER_CLASS": "identity.op.Server",
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 30,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 60,
+    "ID_TOKEN_EXPIRE_SECONDS": 60,
+    "SCOPES_BACKEND_CLASS": "identity.op.Scopes",
 }

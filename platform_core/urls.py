@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from identity import api_v2 as identity_api
+from identity import op_views
 from platform_core import ops
 from platform_core.api import errors
 
@@ -15,6 +16,12 @@ urlpatterns = [
     path("metrics", ops.metrics, name="prometheus-django-metrics"),
     path("api/v1/", include("platform_core.api.urls")),
     path("api/v2/jwks", identity_api.JwksApi.as_view(), name="oidc-jwks"),
+    path("api/v2/.well-known/openid-configuration", op_views.discovery, name="oidc-discovery"),
+    path("api/v2/authorize", op_views.authorize, name="oidc-authorize"),
+    path("api/v2/token", op_views.TokenView.as_view(), name="oidc-token"),
+    path("api/v2/token/revocation", op_views.RevocationView.as_view(), name="oidc-revocation"),
+    path("api/v2/userinfo", op_views.userinfo, name="oidc-userinfo"),
+    path("api/v2/session/end", op_views.session_end, name="oidc-session-end"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its start-up script as a file: no inline script under a strict CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

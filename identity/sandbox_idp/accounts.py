@@ -78,6 +78,10 @@ ACCOUNTS = (
         "given_name": "Claire", "family_name": "FONTAINE", "email": "claire.fontaine@example.fr",
         "uid": "company-0001", "siren": "356000000",
     }),
+    Account("marc.dirigeant", COMPANIES, "SIREN invalide : refusé", "eidas1", {
+        "given_name": "Marc", "family_name": "LEROY", "email": "marc.leroy@example.fr",
+        "uid": "company-0002", "siren": "356000001",
+    }),
 )  # fmt: skip
 
 

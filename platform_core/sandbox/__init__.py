@@ -85,7 +85,7 @@ ORGANISATIONS = (
     SandboxOrganisation(
         key="la-poste",
         name="La Poste",
-        siret="35600000000048",
+        siret="35600000000048",  # SIREN 356000000: the sandbox FI's claire.dirigeante represents it
         kind=OrganisationKind.COMPANY,
         commune_code="75056",  # Paris
         departement_code="75",
@@ -143,6 +143,14 @@ USERS = (
         email="demo.agent@example.gouv.fr",
         kind=UserKind.AGENT,
         memberships=(("lyon", MembershipRole.AGENT), ("gironde", MembershipRole.AGENT)),
+    ),
+    SandboxUser(
+        username="demo.entreprise",
+        first_name="Paul",
+        last_name="Mercier",
+        email="demo.entreprise@example.com",
+        kind=UserKind.COMPANY,
+        memberships=(("la-poste", MembershipRole.REPRESENTATIVE),),
     ),
 )
 

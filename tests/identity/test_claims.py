@@ -92,3 +92,25 @@ def test_agent_identities_need_a_valid_siret_and_email():
         with pytest.raises(PivotIdentityError) as error:
             normalise_agent({**agent, **change})
         assert error.value.field == field
+
+
+def test_company_representatives_need_a_valid_siren():
+    from identity.pivot import normalise_company
+
+    representative = {"given_name": "Claire", "family_name": "FONTAINE", "email": "c@example.fr",
+                      "uid": "c1", "siren": "356 000 000"}  # fmt: skip
+    normalised = normalise_company(representative)
+    assert (normalised.siren, normalised.family_name) == ("356000000", "FONTAINE")
+    usual_name_only = {**representative, "family_name": "", "usual_name": "FONTAINE-ROY"}
+    assert normalise_company(usual_name_only).family_name == "FONTAINE-ROY"
+    for change, field in (
+        ({"siren": "356000001"}, "siren"),  # wrong check digit
+        ({"siren": "35600000"}, "siren"),
+        ({"siren": None}, "siren"),
+        ({"email": "nobody"}, "email"),
+        ({"uid": ""}, "uid"),
+        ({"family_name": ""}, "family_name"),
+    ):
+        with pytest.raises(PivotIdentityError) as error:
+            normalise_company({**representative, **change})
+        assert error.value.field == field

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from jwcrypto import jwk, jwt
+from stdnum.fr import siren
 
 from identity.sandbox_idp.accounts import ACCOUNTS, AGENTS, CITIZENS, COMPANIES
 from tests.identity.conftest import CLIENT_ID, POST_LOGOUT, REDIRECT, SECRET
@@ -152,7 +153,9 @@ def test_the_accounts_cover_the_cases_service_providers_must_handle():
     assert any(a.deceased for a in citizens)
     assert any(a.acr == "eidas2" for a in citizens)
     assert any(a.realm == AGENTS and a.claims.get("siret") for a in ACCOUNTS)
-    assert any(a.realm == COMPANIES and a.claims.get("siren") for a in ACCOUNTS)
+    companies = [a for a in ACCOUNTS if a.realm == COMPANIES]
+    assert any(siren.is_valid(a.claims["siren"]) and a.claims["family_name"] for a in companies)
+    assert any(not siren.is_valid(a.claims["siren"]) for a in companies)  # refused by Maillage
 
 
 def test_make_run_registers_maillage_with_a_secret_kept_in_var(tmp_path):

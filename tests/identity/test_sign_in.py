@@ -172,6 +172,8 @@ def test_make_run_registers_the_sandbox_realms_once(tmp_path, idp):
         "s3cret-for-the-sandbox-provider",
     )
     assert IdentityProvider.objects.count() == 3
+    assert IdentityProvider.objects.filter(enabled=True).count() == 3  # companies' included
+    assert IdentityProvider.objects.get(slug="demo-entreprises").audience == "company"
     assert JournalEntry.objects.filter(event_type="identity.provider_created").count() == 3
     assert not JournalEntry.objects.filter(event_type="identity.provider_changed").exists()
     assert federation.metadata(citizens).issuer == citizens.issuer  # reachable as registered
@@ -399,3 +401,113 @@ def test_an_agent_of_an_unknown_organisation_signs_in_without_membership(client,
 
     assert response.status_code == 302 and "_auth_user_id" in client.session
     assert not Membership.objects.exists()
+
+
+# --- company representatives -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def companies_fi(idp):
+    from identity.enums import ProviderAudience
+
+    return make_provider(f"{idp}/entreprises", slug="demo-entreprises", audience=ProviderAudience.COMPANY)
+
+
+def test_a_representative_signs_in_and_represents_the_company_of_their_siren(client, companies_fi):
+    from identity.enums import UserKind
+    from platform_core.enums import MembershipRole, OrganisationKind
+    from platform_core.models import Membership
+    from tests.factories import OrganisationFactory
+
+    # given La Poste (SIREN 356000000) and a public body that is not a company
+    la_poste = OrganisationFactory(siret="35600000000048", name="La Poste", kind=OrganisationKind.COMPANY)
+    page = client.get("/identite/connexion/").content.decode()
+    assert "Entreprises" in page and 'id="fi-demo-entreprises"' in page
+
+    # when
+    response = client.get(local(pick_account(go_to_fi(client, companies_fi), "claire.dirigeante")))
+
+    # then
+    assert response.status_code == 302
+    membership = Membership.objects.get()
+    user = membership.user
+    assert (membership.organisation, membership.role) == (la_poste, MembershipRole.REPRESENTATIVE)
+    assert (user.kind, user.email, user.first_name, user.last_name) == (
+        UserKind.COMPANY,
+        "claire.fontaine@example.fr",
+        "Claire",
+        "FONTAINE",
+    )
+    assert user.username.startswith("entreprise-") and not user.has_usable_password()
+    verified = JournalEntry.objects.get(event_type="identity.fi_verified")
+    assert verified.organisation_id == str(la_poste.public_id) and verified.data["new_account"] is True
+    assert JournalEntry.objects.filter(event_type="platform.membership_created").count() == 1
+    assert not JournalEntry.objects.filter(event_type="identity.registry_checked").exists()
+
+    # and a second sign-in finds the same account, without a second membership
+    client.post("/identite/deconnexion/")
+    client.get(local(pick_account(go_to_fi(client, companies_fi), "claire.dirigeante")))
+    assert client.session["_auth_user_id"] == str(user.pk)
+    assert Membership.objects.count() == 1
+    assert JournalEntry.objects.filter(event_type="platform.membership_created").count() == 1
+
+
+def test_a_siren_only_leads_to_a_company(client, companies_fi):
+    from platform_core.enums import OrganisationKind
+    from platform_core.models import Membership
+    from tests.factories import OrganisationFactory
+
+    OrganisationFactory(siret="35600000000048", kind=OrganisationKind.STATE_OPERATOR)
+
+    response = client.get(local(pick_account(go_to_fi(client, companies_fi), "claire.dirigeante")))
+
+    assert response.status_code == 302 and "_auth_user_id" in client.session
+    assert not Membership.objects.exists()
+
+
+def test_a_representative_of_an_unknown_company_signs_in_without_membership(client, companies_fi):
+    from identity.enums import UserKind
+    from identity.models import User
+    from platform_core.models import Membership
+
+    response = client.get(local(pick_account(go_to_fi(client, companies_fi), "claire.dirigeante")))
+
+    assert response.status_code == 302
+    assert User.objects.get(pk=client.session["_auth_user_id"]).kind == UserKind.COMPANY
+    assert not Membership.objects.exists()
+    assert JournalEntry.objects.get(event_type="identity.fi_verified").organisation_id == ""
+
+
+def test_an_invalid_siren_is_refused_with_a_readable_page(client, companies_fi):
+    from identity.models import User
+
+    response = client.get(local(pick_account(go_to_fi(client, companies_fi), "marc.dirigeant")))
+
+    assert response.status_code == 400 and "Identité incomplète" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert not User.objects.exists() and not FederatedIdentity.objects.exists()
+    refused = JournalEntry.objects.get(event_type="identity.fi_refused")
+    assert refused.data == {"fi": "demo-entreprises", "reason": "pivot_identity"}
+
+
+def test_a_subject_linked_to_a_citizen_is_refused(client, companies_fi):
+    from identity.models import User
+    from platform_core.models import Membership
+    from tests.factories import OrganisationFactory, UserFactory
+
+    # given the representative's subject at this FI leads to a citizen's account
+    OrganisationFactory(siret="35600000000048", kind="company")
+    client.get(local(pick_account(go_to_fi(client, companies_fi), "claire.dirigeante")))
+    client.post("/identite/deconnexion/")
+    citizen = UserFactory(citizen=True)
+    FederatedIdentity.objects.update(user=citizen)
+    Membership.objects.all().delete()
+
+    # when
+    response = client.get(local(pick_account(go_to_fi(client, companies_fi), "claire.dirigeante")))
+
+    # then
+    assert response.status_code == 403 and "Compte incompatible" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert not Membership.objects.exists()
+    assert User.objects.get(pk=citizen.pk).kind == "citizen"

@@ -14,16 +14,23 @@ from django.db import transaction
 
 from identity import events
 from identity.enums import EidasLevel, ProviderAudience
-from identity.models import IdentityProvider
+from identity.hashers import ClientSecretHasher
+from identity.models import IdentityProvider, ServiceProvider
+from identity.services import service_provider_create
 from platform_core import embedded_db
+from platform_core.models import Organisation
 from protection import journal
 
+DEMO_FS_CLIENT_ID = "mairie-demo"
+DEMO_FS_SIRET = "21690123100011"  # the sandbox's commune (platform_core/sandbox)
 REALMS = (
-    # slug, name, realm, audience, level, enabled (companies sign in with later work)
-    ("demo-usagers", "Identité de démonstration", "usagers", ProviderAudience.CITIZEN, EidasLevel.LOW, True),
+    # slug, name, realm, audience, level, enabled
+    # The citizens' realm has an eidas2 account: it can vouch up to eidas2, and says so in each acr.
+    ("demo-usagers", "Identité de démonstration", "usagers", ProviderAudience.CITIZEN, EidasLevel.SUBSTANTIAL,
+     True),
     ("demo-agents", "Agents de démonstration", "agents", ProviderAudience.AGENT, EidasLevel.LOW, True),
     ("demo-entreprises", "Entreprises de démonstration", "entreprises", ProviderAudience.COMPANY,
-     EidasLevel.LOW, False),
+     EidasLevel.LOW, True),
 )  # fmt: skip
 
 
@@ -69,3 +76,55 @@ class Command(BaseCommand):
                     event.code, actor=None, data={"slug": slug, "issuer": issuer, "enabled": enabled}
                 )
                 self.stdout.write(f"  + {slug} ({issuer})")
+        fs_url = os.environ.get("SANDBOX_FS_PUBLIC_URL", "")
+        fs_secret_file = os.environ.get("SANDBOX_FS_CLIENT_SECRET_FILE", "")
+        if fs_url and fs_secret_file:
+            self.register_demo_service(fs_url.rstrip("/"), Path(fs_secret_file))
+
+    @transaction.atomic
+    def register_demo_service(self, url: str, secret_file: Path) -> None:
+        """The demo service provider (identity/sandbox_fs): a public town hall's site, a client of
+        Maillage's OpenID provider. Created once, then kept at the demo's address and secret."""
+        try:
+            secret = secret_file.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise CommandError(f"Secret du fournisseur de service illisible ({error}).") from None
+        wanted = {
+            "redirect_uris": f"{url}/callback",
+            "post_logout_redirect_uris": f"{url}/logged-out",
+        }
+        service = ServiceProvider.objects.filter(application__client_id=DEMO_FS_CLIENT_ID).first()
+        if service is None:
+            town_hall = Organisation.objects.filter(siret=DEMO_FS_SIRET).first()
+            if town_hall is None:
+                raise CommandError("La mairie de démonstration manque : lancez load_sandbox d'abord.")
+            service_provider_create(
+                organisation=town_hall,
+                name="Mairie de démonstration",
+                client_id=DEMO_FS_CLIENT_ID,
+                secret=secret,
+                redirect_uris=[wanted["redirect_uris"]],
+                post_logout_redirect_uris=[wanted["post_logout_redirect_uris"]],
+                scopes="openid profile birth email identite_pivot",
+                eidas_levels=[EidasLevel.LOW, EidasLevel.SUBSTANTIAL],
+            )
+            self.stdout.write(f"  + {DEMO_FS_CLIENT_ID} ({url})")
+            return
+        application = service.application
+        changed = [field for field, value in wanted.items() if getattr(application, field) != value]
+        if not ClientSecretHasher().verify(secret, application.client_secret):
+            changed.append("client_secret")
+            application.client_secret = secret
+        if not changed:
+            self.stdout.write(f"  = {DEMO_FS_CLIENT_ID} ({url})")
+            return
+        for field, value in wanted.items():
+            setattr(application, field, value)
+        application.save()
+        journal.record(
+            events.SERVICE_CHANGED.code,
+            actor=None,
+            organisation=service.organisation,
+            data={"fs": DEMO_FS_CLIENT_ID, "fields": sorted(changed)},
+        )
+        self.stdout.write(f"  ~ {DEMO_FS_CLIENT_ID} ({url})")

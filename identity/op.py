@@ -1,0 +1,369 @@
+"""Maillage as the OpenID provider of service providers ("FS"): django-oauth-toolkit's validator,
+extended where FranceConnect v2 asks more of it.
+
+- Redirect URIs match exactly (trailing slash included); scopes are those the FS may ask for.
+- Client authentication: ``client_secret_basic``/``client_secret_post`` (keyed hash, identity/hashers.py)
+  and ``private_key_jwt`` (RFC 7523, the FS's registered JWKS, single-use ``jti``); a public FS uses
+  PKCE S256 instead.
+- A code is redeemed once, under a row lock; a replayed code revokes the tokens it gave (RFC 6749 §4.1.2).
+- ID tokens are signed ES256 or RS256 (per FS) with the keyring of identity/op_keys.py, and carry
+  ``acr``, ``amr``, ``idp_id``, ``auth_time`` and the pairwise ``sub``.
+- Every token issued, replay and revocation is journaled in the transaction that writes it.
+"""
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+from jwcrypto import jwk, jwt
+from jwcrypto.common import JWException
+from oauth2_provider.models import Grant, IDToken, RefreshToken
+from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauth2_provider.scopes import BaseScopes
+from oauthlib import openid
+
+from identity import claims as claim_rules
+from identity import events, op_keys
+from identity.models import Authorization, CitizenIdentity, ClientAuthMethod, ServiceProvider, User
+from identity.pivot import PivotIdentity
+from protection import journal
+from protection.pseudonyms import pseudonym_for
+
+logger = logging.getLogger(__name__)
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_MAX_AGE = 300  # seconds a client assertion may live
+
+
+def issuer() -> str:
+    return f"{settings.PUBLIC_URL}/api/v2"
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def sign(claims: dict, alg: str) -> str:
+    """A compact JWS of ``claims`` with the active key of ``alg`` (its kid in the header)."""
+    key = op_keys.keyring().active(alg)
+    token = jwt.JWT(header={"alg": alg, "kid": key.kid, "typ": "JWT"}, claims=claims)
+    token.make_signed_token(key.key)
+    return token.serialize()
+
+
+class InvalidOwnToken(ValueError):
+    pass
+
+
+def verify_own(token: str, *, check_expiry: bool = True) -> dict:
+    """The claims of a JWT Maillage signed (any published key, found by kid); InvalidOwnToken else."""
+    published = jwk.JWKSet()
+    for entry in op_keys.keyring().published():
+        published.add(jwk.JWK(**entry))
+    try:
+        parsed = jwt.JWT(
+            jwt=token,
+            key=published,
+            algs=list(op_keys.ALGORITHMS),
+            check_claims={"exp": None} if check_expiry else False,
+            expected_type="JWS",
+        )
+        claims = json.loads(parsed.claims)
+    except (JWException, ValueError, TypeError) as error:
+        raise InvalidOwnToken(str(error)) from error
+    if not isinstance(claims, dict) or claims.get("iss") != issuer():
+        raise InvalidOwnToken("not issued by Maillage")
+    return claims
+
+
+def subject_for(user: User, service: ServiceProvider) -> str:
+    """The pairwise subject of a person at a service's sector (identity hash for citizens)."""
+    identity = getattr(user, "pivot_identity", None) if user.kind == "citizen" else None
+    basis = identity.identity_hash if identity is not None else f"account:{user.public_id}"
+    return claim_rules.pairwise_subject(service.sector, basis)
+
+
+def pivot_of(citizen: CitizenIdentity) -> PivotIdentity:
+    return PivotIdentity(
+        given_name=citizen.given_name,
+        family_name=citizen.family_name,
+        birthdate=citizen.birthdate,
+        gender=citizen.gender,
+        birthplace=citizen.birthplace,
+        birthcountry=citizen.birthcountry,
+        preferred_username=citizen.preferred_username,
+        email=citizen.email,
+    )
+
+
+def claims_of(user: User, scopes: list[str], *, subject: str, amr: list[str]) -> dict:
+    """What the granted scopes let the service read about this person, in FranceConnect formats."""
+    identity = CitizenIdentity.objects.filter(user=user).first()
+    if identity is not None:
+        return claim_rules.claims_for(pivot_of(identity), scopes, subject=subject, amr=amr)
+    # Agents and company representatives: the identity their FI vouched for (ProConnect-like claims).
+    allowed = claim_rules.granted_claims(scopes)
+    values = {
+        "sub": subject,
+        "given_name": user.first_name,
+        "family_name": user.last_name,
+        "preferred_username": user.last_name,
+        "email": user.email,
+        "amr": amr,
+    }
+    return {claim: value for claim, value in values.items() if claim in allowed}
+
+
+def _journal_context(authorization: Authorization) -> dict:
+    return {
+        "fs": authorization.service_provider.client_id,
+        "fi": authorization.provider.slug if authorization.provider else "",
+        "acr": authorization.acr,
+    }
+
+
+def revoke_authorization_tokens(authorization: Authorization) -> int:
+    """Delete the tokens a code gave (access, refresh, ID token): a replay means the code leaked."""
+    token = authorization.access_token
+    if token is None:
+        return 0
+    RefreshToken.objects.filter(access_token=token).delete()
+    id_token = token.id_token
+    token.delete()
+    if id_token is not None:
+        id_token.delete()
+    return 1
+
+
+class MaillageValidator(OAuth2Validator):
+    # --- authorization request -------------------------------------------------------------------
+    def validate_redirect_uri(self, client_id, redirect_uri, request, *args, **kwargs):
+        return redirect_uri in request.client.redirect_uris.split()
+
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, *args, **kwargs):
+        grant = Grant.objects.filter(code=code, application=client).first()
+        return grant is not None and grant.redirect_uri == redirect_uri
+
+    def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
+        service = ServiceProvider.objects.filter(application=client).first()
+        return service is not None and set(scopes) <= set(service.scope_list) & set(
+            claim_rules.SUPPORTED_SCOPES
+        )
+
+    def is_pkce_required(self, client_id, request):
+        return request.client is not None and request.client.client_type == "public"
+
+    def save_authorization_code(self, client_id, code, request, *args, **kwargs):
+        super().save_authorization_code(client_id, code, request, *args, **kwargs)
+        context = request.maillage  # set by identity/op_views.py from the completed sign-in
+        Authorization.objects.create(
+            code_hash=code_hash(code["code"]),
+            service_provider_id=context["service"],
+            user=request.user,
+            provider_id=context["fi"],
+            acr=context["acr"],
+            amr=context["amr"],
+            auth_time=datetime.fromtimestamp(context["auth_time"], tz=UTC),
+            session_key=context.get("session_key", ""),
+        )
+
+    # --- client authentication -------------------------------------------------------------------
+    def authenticate_client(self, request, *args, **kwargs):
+        if getattr(request, "client_assertion_type", None) == JWT_BEARER:
+            return self._authenticate_assertion(request)
+        if not super().authenticate_client(request, *args, **kwargs):
+            return False
+        service = ServiceProvider.objects.filter(application=request.client).first()
+        # A client registered for private_key_jwt never proves itself with a shared secret.
+        return service is not None and service.auth_method in (
+            ClientAuthMethod.SECRET_BASIC,
+            ClientAuthMethod.SECRET_POST,
+        )
+
+    def client_authentication_required(self, request, *args, **kwargs):
+        if getattr(request, "client_assertion_type", None):
+            return True
+        return super().client_authentication_required(request, *args, **kwargs)
+
+    def _authenticate_assertion(self, request) -> bool:
+        """private_key_jwt (RFC 7523 §3): iss = sub = client_id, aud = our token endpoint, a short
+        exp, a jti used once, signed by a key of the FS's registered JWKS."""
+        assertion = getattr(request, "client_assertion", None) or ""
+        try:
+            token = jwt.JWT()
+            token.deserialize(assertion)
+            payload = json.loads(token.token.objects["payload"])
+            client_id = payload.get("iss")
+        except (JWException, ValueError, TypeError, KeyError, AttributeError):
+            return False
+        if not isinstance(client_id, str) or (request.client_id and request.client_id != client_id):
+            return False
+        if self._load_application(client_id, request) is None:
+            return False
+        service = ServiceProvider.objects.filter(application=request.client).first()
+        if service is None or service.auth_method != ClientAuthMethod.PRIVATE_KEY_JWT or not service.jwks:
+            return False
+        try:
+            keys = jwk.JWKSet.from_json(json.dumps(service.jwks))
+            verified = jwt.JWT(
+                jwt=assertion,
+                key=keys,
+                algs=["ES256", "RS256", "PS256"],
+                check_claims={"iss": client_id, "sub": client_id, "exp": None, "jti": None},
+            )
+            claims = json.loads(verified.claims)
+        except (JWException, ValueError, TypeError) as error:
+            logger.info("client assertion refused for %s: %s", client_id, error)
+            return False
+        audience = claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        if f"{issuer()}/token" not in audiences and issuer() not in audiences:
+            return False
+        if claims["exp"] > time.time() + ASSERTION_MAX_AGE:
+            return False
+        jti_key = f"op:assertion:{client_id}:{hashlib.sha256(str(claims['jti']).encode()).hexdigest()}"
+        if not cache.add(jti_key, 1, timeout=ASSERTION_MAX_AGE + 60):
+            return False  # replayed assertion
+        request.client_id = client_id
+        return True
+
+    # --- code redemption -------------------------------------------------------------------------
+    def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        # The lock makes a second, concurrent redemption wait and then find the code gone.
+        grant = (
+            Grant.objects.select_for_update().filter(code=code, application=client).first()
+            if transaction.get_connection().in_atomic_block
+            else None
+        )
+        authorization = (
+            Authorization.objects.select_related("service_provider__organisation", "provider", "user")
+            .filter(code_hash=code_hash(code))
+            .first()
+        )
+        if grant is None:
+            if authorization is not None and authorization.service_provider.application_id == client.pk:
+                revoked = revoke_authorization_tokens(authorization)
+                journal.record(
+                    events.CODE_REPLAYED.code,
+                    actor=client,
+                    organisation=authorization.service_provider.organisation,
+                    subject=pseudonym_for(str(authorization.user.public_id)),
+                    outcome="failure",
+                    data={**_journal_context(authorization), "revoked": revoked},
+                )
+            return False
+        if grant.is_expired() or authorization is None or authorization.redeemed_at is not None:
+            return False
+        request.scopes = grant.scope.split(" ")
+        request.user = grant.user
+        request.nonce = grant.nonce or None
+        request.maillage_authorization = authorization
+        return True
+
+    def _load_id_token(self, token):
+        try:
+            claims = verify_own(token)
+        except InvalidOwnToken:
+            return None
+        return IDToken.objects.filter(jti=claims.get("jti", "")).first()
+
+    def _create_access_token(self, expires, request, token, source_refresh_token=None):
+        access = super()._create_access_token(expires, request, token, source_refresh_token)
+        request.maillage_access_token = access
+        return access
+
+    def _save_bearer_token(self, token, request, *args, **kwargs):
+        super()._save_bearer_token(token, request, *args, **kwargs)
+        authorization = getattr(request, "maillage_authorization", None)
+        if authorization is None:
+            return
+        authorization.access_token = request.maillage_access_token
+        authorization.redeemed_at = timezone.now()
+        authorization.save(update_fields=["access_token", "redeemed_at"])
+        journal.record(
+            events.TOKEN_ISSUED.code,
+            actor=request.client,
+            organisation=authorization.service_provider.organisation,
+            subject=pseudonym_for(str(request.user.public_id)),
+            data={**_journal_context(authorization), "scopes": sorted(request.scopes)},
+        )
+
+    # --- ID token --------------------------------------------------------------------------------
+    def get_oidc_issuer_endpoint(self, request):
+        return issuer()
+
+    def finalize_id_token(self, id_token, token, token_handler, request):
+        authorization: Authorization = request.maillage_authorization
+        service = authorization.service_provider
+        now = int(time.time())
+        expires = timezone.now() + timedelta(seconds=settings.OAUTH2_PROVIDER["ID_TOKEN_EXPIRE_SECONDS"])
+        id_token.update(
+            iss=issuer(),
+            aud=service.client_id,
+            sub=subject_for(request.user, service),
+            iat=now,
+            exp=int(expires.timestamp()),
+            auth_time=int(authorization.auth_time.timestamp()),
+            acr=authorization.acr,
+            amr=authorization.amr,
+            idp_id=authorization.provider.slug if authorization.provider else "",
+            jti=str(uuid.uuid4()),
+        )
+        if request.nonce:
+            id_token["nonce"] = request.nonce
+        serialized = sign(id_token, service.signing_alg)
+        saved = self._save_id_token(id_token["jti"], request, expires)
+        request.access_token = saved
+        request.id_token = saved
+        return serialized
+
+    def _save_id_token(self, jti, request, expires, *args, **kwargs):
+        return IDToken.objects.create(
+            user=request.user,
+            scope=" ".join(request.scopes),
+            expires=expires,
+            jti=jti,
+            application=request.client,
+        )
+
+    # --- revocation (RFC 7009) -------------------------------------------------------------------
+    def revoke_token(self, token, token_type_hint, request, *args, **kwargs):
+        found = self._load_access_token(token)
+        super().revoke_token(token, token_type_hint, request, *args, **kwargs)
+        if found is not None and found.application_id == request.client.pk:
+            journal.record(
+                events.TOKEN_REVOKED.code,
+                actor=request.client,
+                subject=pseudonym_for(str(found.user.public_id)) if found.user else None,
+                data={"fs": request.client.client_id},
+            )
+
+
+class Server(openid.Server):
+    """oauthlib's OpenID server, authorization code only and without refresh tokens (as FranceConnect):
+    a service asks the person again rather than holding a long-lived credential."""
+
+    def __init__(self, request_validator, *args, **kwargs):
+        super().__init__(request_validator, *args, **kwargs)
+        self.auth_grant.refresh_token = False
+        self.openid_connect_auth.proxy_target.refresh_token = False
+
+
+class Scopes(BaseScopes):
+    """The scopes of identity/claims.py; a service may use those it was registered for."""
+
+    def get_all_scopes(self):
+        return {scope: scope for scope in claim_rules.SUPPORTED_SCOPES}
+
+    def get_available_scopes(self, application=None, request=None, *args, **kwargs):
+        service = ServiceProvider.objects.filter(application=application).first() if application else None
+        return service.scope_list if service else []
+
+    def get_default_scopes(self, application=None, request=None, *args, **kwargs):
+        return ["openid"]
