@@ -8,4 +8,17 @@ class IdentityConfig(AppConfig):
     verbose_name = _("Identité")
 
     def ready(self):
+        from django.db.models.signals import post_delete, post_save
+
         from identity import events  # noqa: F401 - registers the journal event types
+        from identity.services import sync_membership_permissions
+        from platform_core.models import Membership
+
+        def on_membership_saved(sender, instance, **kwargs):
+            sync_membership_permissions(instance)
+
+        def on_membership_deleted(sender, instance, **kwargs):
+            sync_membership_permissions(instance)
+
+        post_save.connect(on_membership_saved, sender=Membership, dispatch_uid="identity-fs-perms")
+        post_delete.connect(on_membership_deleted, sender=Membership, dispatch_uid="identity-fs-perms-del")

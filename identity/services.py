@@ -103,3 +103,71 @@ def service_provider_rotate_secret(service, *, acting_user=None) -> str:
         data={"fs": application.client_id},
     )
     return secret
+
+
+APPLICATION_FIELDS = ("name", "redirect_uris", "post_logout_redirect_uris")
+SERVICE_FIELDS = (
+    "audience", "sector_identifier_uri", "scopes", "eidas_levels", "private", "signing_alg", "auth_method",
+    "jwks", "logo",
+)  # fmt: skip
+
+
+@transaction.atomic
+def service_provider_update(service, *, acting_user=None, **changes) -> list[str]:
+    """Change a service provider (its application's URIs and name, its profile, its FI lists); the
+    journal names the changed fields. Returns them."""
+    application = service.application
+    changed = []
+    for field, value in changes.items():
+        if field in ("redirect_uris", "post_logout_redirect_uris") and not isinstance(value, str):
+            value = " ".join(value)
+        if field in ("allowed_providers", "denied_providers"):
+            current = set(getattr(service, field).values_list("pk", flat=True))
+            wanted = {getattr(provider, "pk", provider) for provider in value}
+            if current != wanted:
+                getattr(service, field).set(wanted)
+                changed.append(field)
+            continue
+        target = application if field in APPLICATION_FIELDS else service
+        if field not in APPLICATION_FIELDS and field not in SERVICE_FIELDS:
+            raise ValueError(f"{field} cannot be changed")
+        if getattr(target, field) != value:
+            setattr(target, field, value)
+            changed.append(field)
+    if changed:
+        application.full_clean(exclude=["user", "client_secret"])
+        service.full_clean(exclude=["application"])
+        application.save()
+        service.save()
+        journal.record(
+            events.SERVICE_CHANGED.code,
+            actor=acting_user,
+            organisation=service.organisation,
+            data={"fs": application.client_id, "fields": sorted(changed)},
+        )
+    return sorted(changed)
+
+
+def sync_membership_permissions(membership) -> None:
+    """Keep guardian's object permissions in step with memberships: an organisation's admins and
+    developers manage its service providers, and stop when they leave or change role."""
+    from guardian.shortcuts import assign_perm, remove_perm
+
+    from identity.models import ServiceProvider
+    from platform_core.enums import MembershipRole
+    from platform_core.models import Membership
+
+    services = list(ServiceProvider.objects.filter(organisation_id=membership.organisation_id))
+    if not services:
+        return
+    still_manager = Membership.objects.filter(
+        user_id=membership.user_id,
+        organisation_id=membership.organisation_id,
+        role__in=[MembershipRole.ADMIN, MembershipRole.DEVELOPER],
+    ).exists()
+    for service in services:
+        for permission in ("view_serviceprovider", "change_serviceprovider", "manage_serviceprovider"):
+            if still_manager:
+                assign_perm(f"identity.{permission}", membership.user, service)
+            else:
+                remove_perm(f"identity.{permission}", membership.user, service)

@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from identity import api_v1 as fs
 from platform_core.api import organisations
 
 urlpatterns = [
@@ -12,4 +13,15 @@ urlpatterns = [
         name="api-organisation-detail",
     ),
     path("journal/", include("protection.api.urls")),
+    path("service-providers/", fs.ServiceProviderCollectionApi.as_view(), name="api-service-provider-list"),
+    path(
+        "service-providers/<str:client_id>",
+        fs.ServiceProviderDetailApi.as_view(),
+        name="api-service-provider-detail",
+    ),
+    path(
+        "service-providers/<str:client_id>/secret",
+        fs.ServiceProviderSecretApi.as_view(),
+        name="api-service-provider-secret",
+    ),
 ]
