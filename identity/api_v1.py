@@ -68,7 +68,9 @@ class ServiceProviderInputSerializer(serializers.Serializer):
     )
     private = serializers.BooleanField(default=False)
     signing_alg = serializers.ChoiceField(choices=SigningAlgorithm.choices, default=SigningAlgorithm.ES256)
-    auth_method = serializers.ChoiceField(choices=ClientAuthMethod.choices, default=ClientAuthMethod.SECRET_BASIC)
+    auth_method = serializers.ChoiceField(
+        choices=ClientAuthMethod.choices, default=ClientAuthMethod.SECRET_BASIC
+    )
     jwks = serializers.JSONField(required=False, default=dict)
     allowed_providers = serializers.SlugRelatedField(
         slug_field="slug", many=True, queryset=IdentityProvider.objects.all(), required=False, default=list

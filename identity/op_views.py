@@ -21,7 +21,7 @@ from django.db import transaction
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
@@ -170,13 +170,22 @@ def _pending(request) -> dict:
     return {k: v for k, v in request.session.get(PENDING_KEY, {}).items() if v["at"] > now - PENDING_TTL}
 
 
-def _apply_locale(request, ui_locales: str) -> None:
+def _locale(ui_locales: str) -> str:
+    """The first of the service's ui_locales that Maillage speaks, or ""."""
     for tag in ui_locales.split():
         language = tag.split("-")[0].lower()
         if language in dict(settings.LANGUAGES):
-            translation.activate(language)
-            request.LANGUAGE_CODE = language
-            return
+            return language
+    return ""
+
+
+def service_of_next(request, next_url: str) -> str:
+    """The client_id of the service whose waiting request ``next_url`` resumes, or "" (for the journal)."""
+    prefix = reverse("identity:op-resume", args=["x"])[: -len("x/")]
+    if not next_url.startswith(prefix):
+        return ""
+    found = pending_for_choice(request, next_url[len(prefix) :].strip("/"))
+    return found[0].client_id if found else ""
 
 
 @never_cache
@@ -218,7 +227,6 @@ def authorize(request):
             getattr(oauth_error, "description", "") or "invalid request",
             state,
         )
-    _apply_locale(request, checked["ui_locales"])
     interaction = secrets.token_urlsafe(16)
     pending = _pending(request)
     pending[interaction] = {
@@ -238,7 +246,17 @@ def authorize(request):
         organisation=service.organisation,
         data={"fs": service.client_id, "acr": checked["acr"], "scopes": checked["scopes"]},
     )
-    return _next_step(request, service, interaction, pending[interaction])
+    response = _next_step(request, service, interaction, pending[interaction])
+    language = _locale(checked["ui_locales"])
+    if language:  # the pages of this sign-in, in the service's language
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            language,
+            samesite="Lax",
+            secure=settings.LANGUAGE_COOKIE_SECURE,
+            httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        )
+    return response
 
 
 def _refuse(service, redirect_uri, error, description, state):

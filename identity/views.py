@@ -162,11 +162,15 @@ def redirect_to_provider(request, provider: IdentityProvider, next_url: str, *, 
         next_url = ""
     now = time.time()
     pending = {k: v for k, v in request.session.get(SESSION_KEY, {}).items() if v["at"] > now - PENDING_TTL}
-    pending[state] = {"fi": provider.pk, "nonce": nonce, "verifier": verifier, "next": next_url, "at": now}
+    service = op_views.service_of_next(request, next_url)
+    pending[state] = {"fi": provider.pk, "nonce": nonce, "verifier": verifier, "next": next_url, "at": now,
+                      "fs": service}  # fmt: skip
     request.session[SESSION_KEY] = dict(
         sorted(pending.items(), key=lambda item: item[1]["at"])[-MAX_PENDING:]
     )
-    journal.record(events.FI_CHOSEN.code, actor=None, data={"fi": provider.slug})
+    journal.record(
+        events.FI_CHOSEN.code, actor=None, data={"fi": provider.slug, **({"fs": service} if service else {})}
+    )
     url = federation.authorization_url(
         provider,
         meta,
@@ -208,6 +212,7 @@ def callback(request):
     if "error" in request.GET or not request.GET.get("code"):
         return refuse(request, "fi_error", provider, request.GET.get("error", "no code"))
     backend = FederationBackend(provider)
+    for_service = {"fs": entry["fs"]} if entry.get("fs") else {}  # a service's sign-in, in the journal
     try:
         user = backend.authenticate(
             request,
@@ -223,7 +228,7 @@ def callback(request):
             events.REGISTRY_CHECKED.code,
             actor=None,
             outcome="failure",
-            data={"fi": provider.slug, "result": error.code},
+            data={"fi": provider.slug, "result": error.code, **for_service},
         )
         return refuse(request, error.code, provider, str(error))
     if ProviderBlock.objects.filter(user=user, provider=provider).exists():
@@ -250,14 +255,15 @@ def callback(request):
             events.REGISTRY_CHECKED.code,
             actor=None,
             subject=subject,
-            data={"fi": provider.slug, "result": backend.registry_status},
+            data={"fi": provider.slug, "result": backend.registry_status, **for_service},
         )
     journal.record(
         events.FI_VERIFIED.code,
         actor=None,
         subject=subject,
         organisation=getattr(backend, "organisation", None),
-        data={"fi": provider.slug, "acr": str(claims.get("acr", "")), "new_account": backend.created},
+        data={"fi": provider.slug, "acr": str(claims.get("acr", "")), "new_account": backend.created,
+              **for_service},  # fmt: skip
     )
     return redirect(entry["next"] or "/")
 

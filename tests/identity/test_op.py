@@ -152,6 +152,8 @@ def test_a_public_service_signs_a_citizen_in_and_reads_the_claims_its_scopes_all
     for event in ("identity.authorize_received", "identity.fi_chosen", "identity.fi_verified",
                   "identity.fs_signed_in", "identity.token_issued", "identity.userinfo_served"):  # fmt: skip
         assert event in events, event
+    for event in ("identity.fi_chosen", "identity.fi_verified", "identity.registry_checked"):
+        assert JournalEntry.objects.get(event_type=event).data["fs"] == service.client_id, event
     served = JournalEntry.objects.get(event_type="identity.userinfo_served")
     assert served.data["fs"] == service.client_id and served.data["fi"] == fi.slug
     assert served.subject and "DUBOIS" not in json.dumps(served.data)
@@ -264,6 +266,13 @@ def test_an_existing_session_is_reused_unless_prompt_login(client, service, fi, 
     assert again["Location"].startswith("/identite/autorisation/")
     forced = client.get("/api/v2/authorize", authorize_params(service, prompt="login"))
     assert forced["Location"].startswith("/identite/connexion/")
+
+
+def test_ui_locales_sets_the_language_of_the_sign_in_pages(client, service, fi):
+    response = client.get("/api/v2/authorize", authorize_params(service, ui_locales="en-GB fr"))
+    assert response.cookies["django_language"].value == "en"
+    choice = client.get(response["Location"])
+    assert "Sign in" in choice.content.decode()
 
 
 def test_discovery_lists_what_is_supported(client):
