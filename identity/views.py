@@ -262,8 +262,12 @@ def callback(request):
         actor=None,
         subject=subject,
         organisation=getattr(backend, "organisation", None),
-        data={"fi": provider.slug, "acr": str(claims.get("acr", "")), "new_account": backend.created,
-              **for_service},  # fmt: skip
+        data={
+            "fi": provider.slug,
+            "acr": str(claims.get("acr", "")),
+            "new_account": backend.created,
+            **for_service,
+        },  # fmt: skip
     )
     return redirect(entry["next"] or "/")
 
