@@ -336,6 +336,8 @@ def my_space(request):
          "acr": entry.data.get("acr", ""),
          "service": services.get(entry.data.get("fs"), entry.data.get("fs")) or "Maillage"}
         for entry in connections
+        # A service's sign-in is one row (fs_signed_in), not two.
+        if not (entry.event_type == events.FI_VERIFIED.code and entry.data.get("fs"))
     ]  # fmt: skip
     accesses = [
         {

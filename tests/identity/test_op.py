@@ -154,6 +154,10 @@ def test_a_public_service_signs_a_citizen_in_and_reads_the_claims_its_scopes_all
         assert event in events, event
     for event in ("identity.fi_chosen", "identity.fi_verified", "identity.registry_checked"):
         assert JournalEntry.objects.get(event_type=event).data["fs"] == service.client_id, event
+    sign_ins = client.get("/identite/mon-espace/").context["sign_ins"]
+    assert [(row["service"], row["fi"], row["acr"]) for row in sign_ins] == [
+        ("Mairie de démonstration", fi.name, "eidas1")
+    ]
     served = JournalEntry.objects.get(event_type="identity.userinfo_served")
     assert served.data["fs"] == service.client_id and served.data["fi"] == fi.slug
     assert served.subject and "DUBOIS" not in json.dumps(served.data)

@@ -16,7 +16,7 @@ from identity import events
 from identity.enums import EidasLevel, ProviderAudience
 from identity.hashers import ClientSecretHasher
 from identity.models import IdentityProvider, ServiceProvider
-from identity.services import service_provider_create
+from identity.services import service_provider_create, service_provider_update
 from platform_core import embedded_db
 from platform_core.models import Organisation
 from protection import journal
@@ -107,6 +107,9 @@ class Command(BaseCommand):
                 post_logout_redirect_uris=[wanted["post_logout_redirect_uris"]],
                 scopes="openid profile birth email identite_pivot",
                 eidas_levels=[EidasLevel.LOW, EidasLevel.SUBSTANTIAL],
+                # Private, so that the sandbox journey shows the consent page (a public service shows
+                # an information page instead).
+                private=True,
             )
             self.stdout.write(f"  + {DEMO_FS_CLIENT_ID} ({url})")
             return
@@ -115,6 +118,8 @@ class Command(BaseCommand):
         if not ClientSecretHasher().verify(secret, application.client_secret):
             changed.append("client_secret")
             application.client_secret = secret
+        if not service.private:
+            service_provider_update(service, private=True)
         if not changed:
             self.stdout.write(f"  = {DEMO_FS_CLIENT_ID} ({url})")
             return
