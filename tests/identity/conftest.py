@@ -28,6 +28,8 @@ class SandboxIdp:
     process: subprocess.Popen | None = None
     redirect_uris: tuple[str, ...] = ()  # beside the test client's
     post_logout_uris: tuple[str, ...] = ()
+    application: str = "identity.sandbox_idp.wsgi:application"  # or a misbehaving variant of it
+    extra_environment: tuple[tuple[str, str], ...] = ()
 
     @property
     def base(self) -> str:
@@ -51,9 +53,10 @@ class SandboxIdp:
                 }  # fmt: skip
             ),
             "SANDBOX_IDP_KEY_FILE": str(self.key_file),
+            **dict(self.extra_environment),
         }
         self.process = subprocess.Popen(  # noqa: S603
-            [str(Path(sys.executable).parent / "gunicorn"), "identity.sandbox_idp.wsgi:application",
+            [str(Path(sys.executable).parent / "gunicorn"), self.application,
              "--bind", f"127.0.0.1:{self.port}", "--workers", "1", "--threads", "4",
              "--log-level", "warning"],
             cwd=BASE_DIR, env=environment,

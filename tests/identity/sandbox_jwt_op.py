@@ -3,9 +3,11 @@ own provider do, for the demo service provider's tests
 (``gunicorn tests.identity.sandbox_jwt_op:application``).
 
 ``POST /_mode`` (body: a mode name) makes it misbehave on purpose until the next switch: ``signed`` (the
-default), ``json``, ``wrong-sub``, ``foreign-key``, ``text``, ``id-token-hs256``, ``id-token-audience``.
+default), ``json``, ``wrong-sub``, ``foreign-key``, ``text``, and the ID token ones (``ID_TOKEN_MODES``:
+HS256, another audience, issuer or nonce, a foreign key, an unknown kid, expired, unsigned).
 """
 
+import base64
 import json
 import os
 
@@ -13,7 +15,11 @@ from jwcrypto import jwk, jwt
 
 from identity.sandbox_idp.app import SandboxProvider, clients_from_json, load_key
 
-MODES = {"signed", "json", "wrong-sub", "foreign-key", "text", "id-token-hs256", "id-token-audience"}
+ID_TOKEN_MODES = {
+    "id-token-hs256", "id-token-audience", "id-token-issuer", "id-token-nonce", "id-token-foreign-key",
+    "id-token-unknown-kid", "id-token-expired", "id-token-unsigned",
+}  # fmt: skip
+MODES = {"signed", "json", "wrong-sub", "foreign-key", "text", *ID_TOKEN_MODES}
 
 
 class MisbehavingProvider(SandboxProvider):
@@ -36,7 +42,7 @@ class MisbehavingProvider(SandboxProvider):
 
     def token(self, realm, environ):
         status, headers, body = super().token(realm, environ)
-        if status != 200 or self.mode not in {"id-token-hs256", "id-token-audience"}:
+        if status != 200 or self.mode not in ID_TOKEN_MODES:
             return status, headers, body
         answer = json.loads(body)
         claims = json.loads(jwt.JWT(jwt=answer["id_token"], key=self.key).claims)
@@ -46,8 +52,25 @@ class MisbehavingProvider(SandboxProvider):
             key = jwk.JWK.from_password(secret)
             key.update(kid=self.key["kid"])
             answer["id_token"] = self._sign(claims, key, "HS256")
-        else:
+        elif self.mode == "id-token-audience":
             answer["id_token"] = self._sign({**claims, "aud": "another-service"}, self.key, self.alg)
+        elif self.mode == "id-token-issuer":
+            answer["id_token"] = self._sign({**claims, "iss": "https://fi.example/other"}, self.key, self.alg)
+        elif self.mode == "id-token-nonce":
+            answer["id_token"] = self._sign({**claims, "nonce": "not-the-one-sent"}, self.key, self.alg)
+        elif self.mode == "id-token-expired":
+            expired = {**claims, "iat": claims["iat"] - 7200, "exp": claims["iat"] - 3600}
+            answer["id_token"] = self._sign(expired, self.key, self.alg)
+        elif self.mode in {"id-token-foreign-key", "id-token-unknown-kid"}:
+            foreign = jwk.JWK.generate(kty="EC", crv="P-256")
+            same_kid = self.mode == "id-token-foreign-key"
+            foreign.update(kid=self.key["kid"] if same_kid else "unknown-kid")
+            answer["id_token"] = self._sign(claims, foreign, "ES256")
+        else:  # unsigned ("alg": "none")
+            header = json.dumps({"alg": "none", "typ": "JWT"}).encode()
+            parts = [base64.urlsafe_b64encode(part).rstrip(b"=").decode() for part in
+                     (header, json.dumps(claims).encode())]  # fmt: skip
+            answer["id_token"] = ".".join([*parts, ""])
         return status, headers, json.dumps(answer).encode()
 
     def userinfo(self, realm, environ):
