@@ -31,6 +31,8 @@ CLAIMS_BY_SCOPE = {
         claim: (claim,)
         for claim in (*PIVOT_CLAIMS, "given_name_array", "preferred_username", "idp_birthdate", "amr")
     },
+    # Agents and company representatives (ProConnect-like claims).
+    **{claim: (claim,) for claim in ("usual_name", "uid", "siret", "siren")},
 }
 SUPPORTED_SCOPES = tuple(CLAIMS_BY_SCOPE)
 
@@ -92,4 +94,5 @@ def claims_for(
         "idp_birthdate": idp_birthdate or identity.birthdate,
         "amr": amr or [],
     }
-    return {claim: values[claim] for claim in sorted(granted_claims(scopes))}
+    # Professional claims (siret, uid…) have no value for a citizen: they are left out, not invented.
+    return {claim: values[claim] for claim in sorted(granted_claims(scopes)) if claim in values}

@@ -31,8 +31,11 @@ from oauthlib import openid
 
 from identity import claims as claim_rules
 from identity import events, op_keys
+from identity.enums import UserKind
 from identity.models import Authorization, CitizenIdentity, ClientAuthMethod, ServiceProvider, User
 from identity.pivot import PivotIdentity
+from platform_core.enums import MembershipRole
+from platform_core.models import Membership
 from protection import journal
 from protection.pseudonyms import pseudonym_for
 
@@ -107,17 +110,26 @@ def claims_of(user: User, scopes: list[str], *, subject: str, amr: list[str]) ->
     identity = CitizenIdentity.objects.filter(user=user).first()
     if identity is not None:
         return claim_rules.claims_for(pivot_of(identity), scopes, subject=subject, amr=amr)
-    # Agents and company representatives: the identity their FI vouched for (ProConnect-like claims).
+    # Agents and company representatives: the identity their FI vouched for (ProConnect-like claims);
+    # uid is the pairwise subject, never an identifier another service could link.
     allowed = claim_rules.granted_claims(scopes)
+    role = MembershipRole.AGENT if user.kind == UserKind.AGENT else MembershipRole.REPRESENTATIVE
+    membership = (
+        Membership.objects.filter(user=user, role=role).select_related("organisation").order_by("-pk").first()
+    )
+    organisation = membership.organisation if membership else None
     values = {
         "sub": subject,
+        "uid": subject,
         "given_name": user.first_name,
         "family_name": user.last_name,
-        "preferred_username": user.last_name,
+        "usual_name": user.last_name,
         "email": user.email,
         "amr": amr,
+        "siret": organisation.siret if organisation and user.kind == UserKind.AGENT else None,
+        "siren": organisation.siren if organisation else None,
     }
-    return {claim: value for claim, value in values.items() if claim in allowed}
+    return {claim: value for claim, value in values.items() if claim in allowed and value is not None}
 
 
 def _journal_context(authorization: Authorization) -> dict:

@@ -62,6 +62,10 @@ CLAIM_LABELS = {
     "email": _("Adresse électronique"),
     "idp_birthdate": _("Date de naissance (fournisseur d'identité)"),
     "amr": _("Méthode d'authentification"),
+    "usual_name": _("Nom d'usage"),
+    "uid": _("Identifiant technique propre à ce service"),
+    "siret": _("SIRET de votre organisation"),
+    "siren": _("SIREN de votre entreprise"),
 }
 
 

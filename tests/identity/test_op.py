@@ -521,3 +521,25 @@ def test_logout_refuses_a_missing_forged_or_old_hint_and_unregistered_uris(clien
     claims["iat"] = claims["exp"] = int(time.time()) - 3600
     old = op.sign(claims, "ES256")
     assert client.get("/api/v2/session/end", {"id_token_hint": old}).status_code == 400
+
+
+def test_a_service_for_agents_gets_proconnect_like_claims(client, service, idp):
+    agents = make_provider(f"{idp}/agents", slug="demo-agents", audience="agent")
+    dinum = OrganisationFactory(siret="13002526500013", name="DINUM")
+    service.audience = "agent"
+    service.scopes = "openid given_name usual_name email uid siret birthplace"
+    service.save()
+
+    params = authorize_params(service, scope="openid given_name usual_name email uid siret birthplace")
+    response = client.get("/api/v2/authorize", params)
+    choice = client.get(response["Location"])
+    assert choice.context["providers"] == [] and choice.context["agent_providers"] == [agents]
+    _p, back = journey(client, service, agents, login="camille.agent", **params)
+    access = exchange(client, service, back["code"]).json()["access_token"]
+    _header, info = verify(
+        client.get("/api/v2/userinfo", HTTP_AUTHORIZATION=f"Bearer {access}").content.decode()
+    )
+
+    assert info["siret"] == dinum.siret and info["usual_name"] == "ROUSSEAU"
+    assert info["email"] == "camille.rousseau@numerique.gouv.fr" and info["uid"] == info["sub"]
+    assert "birthplace" not in info  # nothing is invented for a professional account
