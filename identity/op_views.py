@@ -98,6 +98,10 @@ class AuthorizationRefused(Exception):
 
 def _check_request(params, service: ServiceProvider) -> dict:
     """FranceConnect's rules for an authorization request; AuthorizationRefused names the first broken."""
+    if "request" in params:
+        raise AuthorizationRefused("request_not_supported", "request objects are not supported")
+    if "request_uri" in params:
+        raise AuthorizationRefused("request_uri_not_supported", "request_uri is not supported")
     if params.get("response_type") != "code":
         raise AuthorizationRefused("unsupported_response_type", "response_type must be code")
     scopes = params.get("scope", "").split()
@@ -132,6 +136,9 @@ def _check_request(params, service: ServiceProvider) -> dict:
             raise AuthorizationRefused("invalid_request", "code_challenge is malformed")
     elif service.application.client_type == "public":
         raise AuthorizationRefused("invalid_request", "public clients must use PKCE (S256)")
+    max_age = params.get("max_age", "")
+    if max_age and not (max_age.isdigit() and len(max_age) <= 9):
+        raise AuthorizationRefused("invalid_request", "max_age must be a number of seconds")
     claims_param = params.get("claims", "")
     if claims_param:
         try:
@@ -143,6 +150,7 @@ def _check_request(params, service: ServiceProvider) -> dict:
         "scopes": scopes,
         "acr": service.eidas_level_for(acr_values),
         "prompt": sorted(prompt),
+        "max_age": int(max_age) if max_age else None,
         "idp_hint": params.get("idp_hint", "")[:64],
         "ui_locales": params.get("ui_locales", "")[:64],
     }
@@ -183,13 +191,19 @@ def _locale(ui_locales: str) -> str:
     return ""
 
 
-def service_of_next(request, next_url: str) -> str:
-    """The client_id of the service whose waiting request ``next_url`` resumes, or "" (for the journal)."""
+def waiting_request(request, next_url: str) -> tuple[str, bool]:
+    """For a sign-in that resumes a service's waiting request at ``next_url``: the service's client_id
+    (for the journal) and whether the FI must authenticate the person again (prompt=login, max_age)."""
     prefix = reverse("identity:op-resume", args=["x"])[: -len("x/")]
-    if not next_url.startswith(prefix):
-        return ""
-    found = pending_for_choice(request, next_url[len(prefix) :].strip("/"))
-    return found[0].client_id if found else ""
+    found = (
+        pending_for_choice(request, next_url[len(prefix) :].strip("/"))
+        if next_url.startswith(prefix)
+        else None
+    )
+    if found is None:
+        return "", False
+    service, entry = found
+    return service.client_id, "login" in entry["prompt"] or entry.get("max_age") is not None
 
 
 @never_cache
@@ -286,6 +300,15 @@ def _session_provider(request, service: ServiceProvider, acr: str) -> IdentityPr
     return eligible_providers(service, acr, request.user).filter(pk=signed_in["fi"]).first()
 
 
+def _authenticated_within(request, max_age: int | None) -> bool:
+    """OIDC max_age: the person authenticated with their FI at most ``max_age`` seconds ago."""
+    from identity.views import SIGNED_IN_WITH
+
+    if max_age is None:
+        return True
+    return (request.session.get(SIGNED_IN_WITH) or {}).get("at", 0) >= time.time() - max_age
+
+
 def _session_level(request, provider: IdentityProvider) -> str:
     """The eIDAS level the person's FI actually vouched for at sign-in (its acr claim)."""
     from identity.views import SIGNED_IN_WITH
@@ -298,11 +321,17 @@ def _next_step(request, service, interaction, entry):
 
     resume_url = reverse("identity:op-resume", args=[interaction])
     current = _session_provider(request, service, entry["acr"])
-    if "login" not in entry["prompt"] and current and _session_level(request, current) >= entry["acr"]:
+    if (
+        "login" not in entry["prompt"]
+        and current
+        and _session_level(request, current) >= entry["acr"]
+        and _authenticated_within(request, entry.get("max_age"))
+    ):
         return redirect(resume_url)
+    force_login = "login" in entry["prompt"] or entry.get("max_age") is not None
     hinted = eligible_providers(service, entry["acr"], request.user).filter(slug=entry["idp_hint"]).first()
     if hinted is not None:
-        return redirect_to_provider(request, hinted, resume_url, force_login="login" in entry["prompt"])
+        return redirect_to_provider(request, hinted, resume_url, force_login=force_login)
     return redirect(f"{reverse('identity:fi-choice')}?interaction={interaction}")
 
 

@@ -147,7 +147,9 @@ def allow_form_redirects(response, providers, endpoint: str) -> None:
 @rate_limited("sign_in")
 def start(request, slug: str):
     provider = get_object_or_404(IdentityProvider, slug=slug, enabled=True, audience__in=SIGN_IN_AUDIENCES)
-    return redirect_to_provider(request, provider, request.POST.get("next", ""))
+    next_url = request.POST.get("next", "")
+    _service, force_login = op_views.waiting_request(request, next_url)
+    return redirect_to_provider(request, provider, next_url, force_login=force_login)
 
 
 def redirect_to_provider(request, provider: IdentityProvider, next_url: str, *, force_login: bool = False):
@@ -162,7 +164,7 @@ def redirect_to_provider(request, provider: IdentityProvider, next_url: str, *, 
         next_url = ""
     now = time.time()
     pending = {k: v for k, v in request.session.get(SESSION_KEY, {}).items() if v["at"] > now - PENDING_TTL}
-    service = op_views.service_of_next(request, next_url)
+    service, _force = op_views.waiting_request(request, next_url)
     pending[state] = {"fi": provider.pk, "nonce": nonce, "verifier": verifier, "next": next_url, "at": now,
                       "fs": service}  # fmt: skip
     request.session[SESSION_KEY] = dict(

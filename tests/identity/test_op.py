@@ -543,3 +543,28 @@ def test_a_service_for_agents_gets_proconnect_like_claims(client, service, idp):
     assert info["siret"] == dinum.siret and info["usual_name"] == "ROUSSEAU"
     assert info["email"] == "camille.rousseau@numerique.gouv.fr" and info["uid"] == info["sub"]
     assert "birthplace" not in info  # nothing is invented for a professional account
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
+        ({"request_uri": "https://mairie.example.fr/req.jwt"}, "request_uri_not_supported"),
+        ({"max_age": "-1"}, "invalid_request"),
+        ({"max_age": "bientôt"}, "invalid_request"),
+    ],
+)
+def test_unsupported_request_objects_and_bad_max_age_are_refused(client, service, overrides, error):
+    response = client.get("/api/v2/authorize", authorize_params(service, **overrides))
+    assert query(response["Location"])["error"] == error
+
+
+def test_max_age_asks_the_fi_again_when_the_authentication_is_older(client, service, fi, idp):
+    journey(client, service, fi)
+    recent = client.get("/api/v2/authorize", authorize_params(service, max_age="600"))
+    assert recent["Location"].startswith("/identite/autorisation/")
+    session = client.session
+    session["federation_signed_in_with"] = {**session["federation_signed_in_with"], "at": time.time() - 700}
+    session.save()
+    stale = client.get("/api/v2/authorize", authorize_params(service, max_age="600", idp_hint=fi.slug))
+    assert stale["Location"].startswith(f"{idp}/usagers/") and query(stale["Location"])["prompt"] == "login"
