@@ -11,10 +11,12 @@ to an unregistered address); any other error goes back to the FS as ``error``/``
 with its ``state`` (OpenID Connect Core §3.1.2.6).
 """
 
+import base64
 import json
 import logging
 import secrets
 import time
+from urllib.parse import unquote_plus
 
 from django.conf import settings
 from django.db import transaction
@@ -483,7 +485,31 @@ def _issue_code(request, service, provider, entry, interaction, claim_names, con
     return redirect(uri)
 
 
+def _client_of(request) -> str | None:
+    """The client_id a token-endpoint request claims (Basic or body), for its rate-limit counter."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header.startswith("Basic "):
+        try:
+            return unquote_plus(base64.b64decode(header[6:]).decode().split(":", 1)[0])[:100] or None
+        except (ValueError, UnicodeDecodeError):
+            return None
+    return request.POST.get("client_id", "")[:100] or None
+
+
+def _too_many(request):
+    response = JsonResponse(
+        {"error": "rate_limited", "error_description": "Too many requests; retry after the delay given."},
+        status=429,
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+limited = rate_limited("oidc", client=_client_of, refusal=_too_many)
+
+
 @method_decorator(csrf_exempt, name="dispatch")
+@method_decorator(limited, name="dispatch")
 class TokenView(oauth_views.TokenView):
     """The code-for-token exchange, in one transaction: the code's row lock, the tokens and the journal."""
 
@@ -493,6 +519,7 @@ class TokenView(oauth_views.TokenView):
 
 
 @method_decorator(csrf_exempt, name="dispatch")
+@method_decorator(limited, name="dispatch")
 class RevocationView(oauth_views.RevokeTokenView):
     def post(self, request, *args, **kwargs):
         with transaction.atomic():
@@ -509,6 +536,7 @@ def _bearer_error(status: int, error: str, description: str):
 @csrf_exempt
 @never_cache
 @require_http_methods(["GET", "POST"])
+@limited
 def userinfo(request):
     """The claims the token's scopes allow, as a JWT signed like the ID token (application/jwt)."""
     valid, oauth_request = OAuthLibCore().verify_request(request, scopes=["openid"])

@@ -306,6 +306,9 @@ RATE_LIMITS = {
     "default": {"client": "1200/min", "ip": "300/min"},
     # Starting a sign-in and coming back from the identity provider (identity/views.py), per address.
     "sign_in": {"ip": "60/min"},
+    # Maillage's OpenID provider endpoints for services (token, userinfo, revocation), per client_id
+    # and per address (identity/op_views.py).
+    "oidc": {"client": "3000/min", "ip": "3000/min"},
 }
 for _group, _kinds in RATE_LIMITS.items():
     for _kind, _rate in _kinds.items():

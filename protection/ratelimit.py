@@ -178,9 +178,11 @@ class RateLimitHeadersMiddleware:
         return response
 
 
-def rate_limited(group: str):
-    """The same quotas for browser views (not DRF): over the limit, a readable 429 page with
-    Retry-After; the RateLimit-* headers either way (RateLimitHeadersMiddleware)."""
+def rate_limited(group: str, *, client=None, refusal=None):
+    """The same quotas for views outside DRF: over the limit, a readable 429 page with Retry-After
+    (or ``refusal(request)``'s answer, e.g. JSON for OAuth endpoints); the RateLimit-* headers either
+    way (RateLimitHeadersMiddleware). ``client(request)`` names the client counter's identity (the
+    signed-in user by default)."""
 
     def decorator(view):
         @wraps(view)
@@ -188,7 +190,9 @@ def rate_limited(group: str):
             rates = rates_for(group)
             user = getattr(request, "user", None)
             identities = {
-                "client": str(user.public_id) if user is not None and user.is_authenticated else None,
+                "client": client(request)
+                if client is not None
+                else (str(user.public_id) if user is not None and user.is_authenticated else None),
                 "ip": client_ip(request),
             }
             counters = [
@@ -198,6 +202,10 @@ def rate_limited(group: str):
             ]
             if counters:
                 request.rate_limit = most_constraining(counters)
+                if request.rate_limit.exceeded and refusal is not None:
+                    response = refusal(request)
+                    response["Retry-After"] = str(request.rate_limit.reset)
+                    return response
                 if request.rate_limit.exceeded:
                     page = {
                         "status": 429,

@@ -568,3 +568,11 @@ def test_max_age_asks_the_fi_again_when_the_authentication_is_older(client, serv
     session.save()
     stale = client.get("/api/v2/authorize", authorize_params(service, max_age="600", idp_hint=fi.slug))
     assert stale["Location"].startswith(f"{idp}/usagers/") and query(stale["Location"])["prompt"] == "login"
+
+
+def test_the_token_endpoint_is_rate_limited_per_client_with_an_oauth_error(client, service, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "oidc": {"client": "2/min", "ip": "1000/min"}}
+    answers = [exchange(client, service, "code-inconnu") for _ in range(3)]
+    assert [a.status_code for a in answers] == [400, 400, 429]
+    assert answers[2].json()["error"] == "rate_limited" and int(answers[2]["Retry-After"]) > 0
+    assert answers[0]["RateLimit-Limit"] == "2"
