@@ -54,3 +54,6 @@ SERVICE_CHANGED = register(
 SERVICE_SECRET_ROTATED = register(
     "identity.service_secret_rotated", _("Nouveau secret d'un fournisseur de service"), citizen_visible=False
 )
+TOKENS_PURGED = register(
+    "identity.tokens_purged", _("Purge des jetons et codes expirés"), citizen_visible=False
+)

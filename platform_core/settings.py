@@ -389,6 +389,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 600.0,
         "options": {"expires": 600.0},
     },
+    # Expired OAuth codes and tokens of the OpenID provider, every night (identity/tasks.py).
+    "identity.purge_expired_tokens": {
+        "task": "identity.tasks.purge_expired_tokens_task",
+        "schedule": crontab(hour=3, minute=45),
+        "options": {"expires": 3600.0},
+    },
     # Retention: whole sealed batches past their event types' retention, every night.
     "protection.purge_journal": {
         "task": "protection.tasks.purge_journal_task",

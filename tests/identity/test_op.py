@@ -576,3 +576,25 @@ def test_the_token_endpoint_is_rate_limited_per_client_with_an_oauth_error(clien
     assert [a.status_code for a in answers] == [400, 400, 429]
     assert answers[2].json()["error"] == "rate_limited" and int(answers[2]["Retry-After"]) > 0
     assert answers[0]["RateLimit-Limit"] == "2"
+
+
+def test_expired_codes_tokens_and_old_authorizations_are_purged_and_journaled(client, service, fi):
+    from oauth2_provider.models import AccessToken, IDToken
+
+    from identity.tasks import purge_expired_tokens_task
+
+    _p, back = journey(client, service, fi)
+    exchange(client, service, back["code"])
+    _p, unused = journey(client, service, fi)
+    past = timezone.now() - timedelta(days=2)
+    AccessToken.objects.update(expires=past)
+    IDToken.objects.update(expires=past)
+    Grant.objects.update(expires=past)
+    Authorization.objects.update(created_at=past)
+
+    counts = purge_expired_tokens_task()
+
+    assert counts == {"codes": 1, "access": 1, "identity": 1, "records": 2}
+    assert not (AccessToken.objects.exists() or IDToken.objects.exists() or Grant.objects.exists())
+    assert not Authorization.objects.exists()
+    assert JournalEntry.objects.get(event_type="identity.tokens_purged").data == counts
