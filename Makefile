@@ -43,7 +43,7 @@ lock:
 		--no-emit-index-url --no-emit-find-links -o dev.txt dev.in
 
 bench: install
-	$(WITH_DB) $(PY) -m benchmarks
+	$(WITH_DB) $(PY) -m benchmarks $(BENCH_ARGS)
 
 db-stop:
 	$(PY) -m platform_core.embedded_db stop

@@ -24,21 +24,32 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def bench_database_url() -> str:
+def bench_database_url(suffix: str = "") -> str:
     """A database of its own next to the one `make bench` was given, recreated each run.
 
-    Named by BENCH_DATABASE_NAME (default maillage_bench), so that two runs on one server can coexist.
+    Named by BENCH_DATABASE_NAME (default maillage_bench), so that two runs on one server can coexist,
+    and ``suffix`` for a benchmark that wants its own (maillage_bench_identity).
     """
     url = os.environ["DATABASE_URL"]
     server, _, _ = url.rpartition("/")
-    name = os.environ.get("BENCH_DATABASE_NAME", "maillage_bench")
+    name = os.environ.get("BENCH_DATABASE_NAME", "maillage_bench") + (f"_{suffix}" if suffix else "")
     with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
         connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return f"{server}/{quote(name, safe='')}"
 
 
+# Every request of a benchmark comes from 127.0.0.1, with one client_id: the quotas (protection/ratelimit.py)
+# would refuse it within seconds. Raised through their variables, never by changing the defaults; the
+# counters still count, so their cost is measured.
+UNLIMITED_QUOTAS = {
+    f"RATE_LIMIT_{quota}": "1000000/min"
+    for quota in ("DEFAULT_IP", "DEFAULT_CLIENT", "SIGN_IN_IP", "OIDC_IP", "OIDC_CLIENT")
+}
+
+
 def platform_env(database_url: str, **extra: str) -> dict:
+    """The environment of the platform's processes in a benchmark: production settings on loopback."""
     environment = dict(os.environ)
     environment.update(
         DATABASE_URL=database_url,
@@ -47,6 +58,7 @@ def platform_env(database_url: str, **extra: str) -> dict:
         ALLOWED_HOSTS="127.0.0.1",
         LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="platform_core.settings",
+        **UNLIMITED_QUOTAS,
     )
     environment.update(extra)
     return environment
@@ -57,10 +69,13 @@ def manage(environment: dict, *args: str) -> None:
 
 
 @contextmanager
-def gunicorn(app: str, environment: dict, probe: str = "/", workers: int = 1):
-    port = free_port()
+def gunicorn(app: str, environment: dict, probe: str = "/", workers: int = 1, threads: int = 1,
+             port: int | None = None):  # fmt: skip
+    """``app`` on loopback until the block ends: sync workers, or gthread ones when ``threads`` > 1."""
+    port = port or free_port()
+    threading = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []
     process = subprocess.Popen(  # noqa: S603
-        [str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+        [str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers), *threading,
          "--log-level", "warning"],
         cwd=BASE_DIR, env=environment,
     )  # fmt: skip

@@ -82,11 +82,12 @@ class FederationBackend(OIDCAuthenticationBackend):
 
     def _link_subject(self, user: User, payload: dict) -> None:
         """This FI's subject leads to ``user`` from now on; the sign-in's level is kept."""
-        FederatedIdentity.objects.update_or_create(
-            provider=self.provider,
-            subject=payload["sub"],
-            defaults={"user": user, "acr": str(payload.get("acr", ""))[:8], "last_login": timezone.now()},
-        )
+        link = {"provider": self.provider, "subject": payload["sub"]}
+        values = {"user": user, "acr": str(payload.get("acr", ""))[:8], "last_login": timezone.now()}
+        # Every sign-in but the first finds the link: one UPDATE, where update_or_create() takes a
+        # savepoint, a SELECT ... FOR UPDATE, an UPDATE and a release.
+        if not FederatedIdentity.objects.filter(**link).update(**values):
+            FederatedIdentity.objects.update_or_create(**link, defaults=values)
 
     def _account_for(self, kind: str, prefix: str, payload: dict) -> User:
         """The account this FI's subject leads to (locked), or a new one of ``kind`` without a password
@@ -149,7 +150,12 @@ class FederationBackend(OIDCAuthenticationBackend):
         """The citizen account of this pivot identity (created on first sign-in), its pivot identity
         refreshed and this provider's subject linked to it."""
         digest = pivot.identity_hash(identity)
-        found = CitizenIdentity.objects.select_for_update().filter(identity_hash=digest).first()
+        found = (
+            CitizenIdentity.objects.select_related("user")
+            .select_for_update(of=("self",))
+            .filter(identity_hash=digest)
+            .first()
+        )
         if found is None:
             user = User.objects.create_citizen(username=f"usager-{digest[:20]}")
             self.created = True
@@ -157,8 +163,10 @@ class FederationBackend(OIDCAuthenticationBackend):
         else:
             user = found.user
             self.created = False
-        for name in (*pivot.PIVOT_FIELDS, "preferred_username", "email"):
-            setattr(found, name, getattr(identity, name))
-        found.save()
+        fields = (*pivot.PIVOT_FIELDS, "preferred_username", "email")
+        if self.created or any(getattr(found, name) != getattr(identity, name) for name in fields):
+            for name in fields:
+                setattr(found, name, getattr(identity, name))
+            found.save()  # only when the FI vouched for something new: updated_at says when it changed
         self._link_subject(user, payload)
         return user

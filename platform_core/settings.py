@@ -402,6 +402,13 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 3600.0},
     },
 }
+# `make bench` only: the bare baseline views of benchmarks/urls.py, served by the same server and middleware
+# as the views they are compared with. benchmarks/ is not in the Docker image: never set it in production.
+BENCHMARK_VIEWS = env_bool("BENCHMARK_VIEWS", default=False)
+if BENCHMARK_VIEWS and not (BASE_DIR / "benchmarks" / "urls.py").is_file():
+    raise ConfigurationError(
+        "BENCHMARK_VIEWS", "is for `make bench` in a checkout: benchmarks/ is missing here"
+    )
 # Demo consultations journaled every 10 s from the sandbox data (on under `make run`, never in production).
 SANDBOX_ACTIVITY = env_bool("SANDBOX_ACTIVITY", default=False)
 if SANDBOX_ACTIVITY:

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -30,6 +31,9 @@ urlpatterns = [
     # Anything else under /api/ is a problem+json 404, never an HTML page.
     re_path(r"^api/", errors.api_not_found),
 ]
+
+if settings.BENCHMARK_VIEWS:  # `make bench` only (benchmarks/urls.py): bare baselines on the same server
+    urlpatterns.insert(0, path("bench/", include("benchmarks.urls")))
 
 handler400 = "platform_core.views.errors.bad_request"
 handler403 = "platform_core.views.errors.permission_denied"

@@ -10,9 +10,10 @@ Each request to a DRF view is counted against up to two counters of its route gr
 Windows are fixed and aligned on the period (a "300/min" counter restarts at every full minute, UTC
 epoch), which allows a burst of up to twice the limit across a window boundary: the price of one
 atomic ``cache.add`` + ``cache.incr`` per counter, with no clock shared between processes other
-than the wall clock. With Redis (REDIS_URL) both operations are atomic. The fallback database cache
-(no REDIS_URL) is shared by all processes but its ``incr`` is a read then a write: concurrent
-requests may be under-counted, never refused wrongly.
+than the wall clock. With Redis (REDIS_URL) both are sent at once, in a MULTI block: one round trip
+per counter (Django's own add() and incr() take three), and the key cannot expire between them. The
+fallback database cache (no REDIS_URL) is shared by all processes but its ``incr`` is a read then a
+write: concurrent requests may be under-counted, never refused wrongly.
 
 The most constraining counter is kept on the request; ``RateLimitHeadersMiddleware`` writes it as
 ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds) on every limited
@@ -28,7 +29,8 @@ from dataclasses import dataclass
 from functools import lru_cache, wraps
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 from rest_framework.throttling import BaseThrottle
@@ -121,15 +123,29 @@ def hit(group: str, kind: str, identifier: str, rate: str, now: float | None = N
     now = time.time() if now is None else now
     window = int(now // period)
     key = f"{settings.RATE_LIMIT_CACHE_PREFIX}:{group}:{kind}:{_key_part(identifier)}:{period}:{window}"
-    # The key outlives its window by at most one period; add() is a no-op when it already exists.
-    cache.add(key, 0, timeout=period + 1)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired (or evicted) between add and incr: this request opens it again
-        cache.set(key, 1, timeout=period + 1)
-        count = 1
+    # The key outlives its window by at most one period.
+    count = _count(key, timeout=period + 1)
     reset = max(1, math.ceil((window + 1) * period - now))
     return Counter(kind=kind, limit=limit, count=count, reset=reset)
+
+
+def _count(key: str, timeout: int) -> int:
+    """Add one to the counter ``key`` (created at 0 for ``timeout`` seconds when missing); the new count."""
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(backend, RedisCache):
+        # The key as Django's cache names it (prefix, version), and its integers as Django stores them,
+        # so that cache.get() reads the counter like any other value.
+        key = backend.make_and_validate_key(key)
+        with backend._cache.get_client(key, write=True).pipeline(transaction=True) as pipeline:
+            pipeline.set(key, 0, ex=timeout, nx=True)
+            pipeline.incr(key)
+            return int(pipeline.execute()[1])
+    cache.add(key, 0, timeout=timeout)  # a no-op when it already exists
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired (or evicted) between add and incr: this request opens it again
+        cache.set(key, 1, timeout=timeout)
+        return 1
 
 
 def most_constraining(counters: list[Counter]) -> Counter:

@@ -195,3 +195,26 @@ def test_a_malformed_limit_stops_start_up_naming_the_variable(tmp_path):
     assert result.returncode != 0
     assert "RATE_LIMIT_DEFAULT_CLIENT" in result.stderr
     assert "N/min" in result.stderr
+
+
+@pytest.mark.parametrize("backend", ["django.core.cache.backends.locmem.LocMemCache", None])
+def test_a_counter_counts_from_one_and_expires_with_its_window(settings, backend):
+    # given Redis (one MULTI round trip per hit) or any other cache (add + incr)
+    from django.core.cache import cache
+
+    from protection.ratelimit import hit
+
+    if backend:
+        settings.CACHES = {"default": {"BACKEND": backend}}
+    settings.RATE_LIMIT_CACHE_PREFIX = f"test-ratelimit-{uuid.uuid4().hex}"
+
+    # when one address is counted three times in one window
+    counts = [hit("default", "ip", "10.9.0.1", "10/min", now=120.5).count for _ in range(3)]
+
+    # then the counter goes 1, 2, 3, reads as an integer through the cache, and lives one window more
+    assert counts == [1, 2, 3]
+    key = f"{settings.RATE_LIMIT_CACHE_PREFIX}:default:ip:10.9.0.1:60:2"
+    assert cache.get(key) == 3
+    if backend is None:
+        ttl = cache._cache.get_client(write=True).ttl(cache.make_and_validate_key(key))
+        assert 0 < ttl <= 61

@@ -1,0 +1,18 @@
+"""Journal event types of the exchange hub (registered when the module is imported, from apps.py)."""
+
+from django.utils.translation import gettext_lazy as _
+
+from protection.events import register
+
+HABILITATION_CREATED = register(
+    "exchange.habilitation_created", _("Création d'une habilitation"), citizen_visible=False
+)
+HABILITATION_CHANGED = register(
+    "exchange.habilitation_changed", _("Modification d'une habilitation"), citizen_visible=False
+)
+HABILITATION_TRANSITIONED = register(
+    "exchange.habilitation_transitioned", _("Changement d'état d'une habilitation"), citizen_visible=False
+)
+HABILITATION_MESSAGE = register(
+    "exchange.habilitation_message", _("Message sur une habilitation"), citizen_visible=False
+)

@@ -1,0 +1,252 @@
+"""Habilitations: the DataPass-like workflow, who may do what (django-guardian object permissions from
+memberships), the field-level history, e-mails on transitions, and the frozen authorizations."""
+
+from datetime import date
+
+import pytest
+from django.core import mail
+from django.db import IntegrityError, transaction
+
+from exchange.models import ApiProduct, ApiScope, Authorization, HabilitationChange, HabilitationState
+from exchange.services import (
+    Forbidden,
+    habilitation_create,
+    habilitation_message,
+    habilitation_transition,
+    habilitation_update,
+)
+from platform_core.enums import MembershipRole
+from platform_core.exceptions import Conflict, InvalidInput
+from protection.models import JournalEntry
+from tests.factories import MembershipFactory, OrganisationFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+CONTACTS = {
+    role: {"name": f"Contact {role}", "email": f"{role}@mairie.example.fr"}
+    for role in ("business", "technical", "dpo", "controller")
+}
+
+
+def member(organisation, role):
+    user = UserFactory()
+    MembershipFactory(user=user, organisation=organisation, role=role)
+    return user
+
+
+@pytest.fixture
+def world():
+    provider, consumer, other = OrganisationFactory(name="DGFiP"), OrganisationFactory(name="Mairie"), None
+    other = OrganisationFactory(name="Autre mairie")
+    api = ApiProduct.objects.create(
+        slug="impots", name="Impôt particulier", provider=provider, description="RFR",
+        upstream_base_url="http://127.0.0.1:9/dgfip",
+    )  # fmt: skip
+    income = ApiScope.objects.create(api=api, code="dgfip_rfr", label="RFR", fields=["revenuFiscalReference"])
+    parts = ApiScope.objects.create(api=api, code="dgfip_parts", label="Parts", fields=["nombreParts"])
+    return {
+        "provider": provider, "consumer": consumer, "other": other, "api": api,
+        "income": income, "parts": parts,
+        "applicant": member(consumer, MembershipRole.AGENT),
+        "colleague": member(consumer, MembershipRole.ADMIN),
+        "instructor": member(provider, MembershipRole.INSTRUCTOR),
+        "reporter": member(provider, MembershipRole.REPORTER),
+        "stranger": member(other, MembershipRole.ADMIN),
+    }  # fmt: skip
+
+
+def draft(world, **overrides):
+    fields = {
+        "title": "Tarification de la cantine",
+        "purpose": "Calculer le tarif selon le revenu fiscal de référence.",
+        "legal_basis_nature": "deliberation",
+        "legal_basis_url": "https://mairie.example.fr/deliberation-2026-12.pdf",
+        "retention_months": 12,
+        "production_date": date(2027, 1, 4),
+        "contacts": CONTACTS,
+        **overrides,
+    }
+    return habilitation_create(
+        applicant=world["applicant"], consumer=world["consumer"], api=world["api"], scopes=[world["income"]],
+        **fields,
+    )  # fmt: skip
+
+
+def test_the_whole_workflow_freezes_an_authorization_and_e_mails_each_step(
+    world, django_capture_on_commit_callbacks
+):
+    habilitation = draft(world)
+    with django_capture_on_commit_callbacks(execute=True):
+        habilitation_transition(habilitation, "submit", user=world["applicant"])
+    assert habilitation.__class__.objects.get().state == HabilitationState.SUBMITTED
+    assert {m.to[0] for m in mail.outbox} >= {"dpo@mairie.example.fr", world["applicant"].email}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        habilitation_transition(
+            habilitation, "request_changes", user=world["instructor"], message="Précisez."
+        )
+    habilitation_update(habilitation, user=world["applicant"], purpose="Tarif de la cantine (quotient).")
+    habilitation_transition(habilitation, "submit", user=world["applicant"])
+    habilitation_transition(habilitation, "validate", user=world["instructor"])
+
+    authorization = Authorization.objects.get()
+    assert authorization.state == "active" and authorization.version == 1
+    assert authorization.scopes == ["dgfip_rfr"] and authorization.fields == ["revenuFiscalReference"]
+    assert authorization.snapshot["purpose"] == "Tarif de la cantine (quotient)."
+    assert authorization.consumer == world["consumer"]
+    subjects = [m.subject for m in mail.outbox]
+    assert any("soumise" in s for s in subjects) and any("Modifications demandées" in s for s in subjects)
+    transitions = JournalEntry.objects.filter(event_type="exchange.habilitation_transitioned")
+    assert [e.data["action"] for e in transitions.order_by("id")] == [
+        "submit",
+        "request_changes",
+        "submit",
+        "validate",
+    ]
+    assert transitions.order_by("id").last().contract == str(authorization.public_id)
+
+
+def test_an_amendment_keeps_the_authorization_active_until_validated(world):
+    habilitation = draft(world)
+    habilitation_transition(habilitation, "submit", user=world["applicant"])
+    habilitation_transition(habilitation, "validate", user=world["instructor"])
+    first = Authorization.objects.get()
+
+    habilitation_transition(habilitation, "reopen", user=world["applicant"])
+    habilitation_update(habilitation, user=world["applicant"], scopes=[world["income"], world["parts"]])
+    habilitation_transition(habilitation, "submit", user=world["applicant"])
+    first.refresh_from_db()
+    assert first.state == "active"  # still in force while the amendment is instructed
+
+    habilitation_transition(habilitation, "validate", user=world["instructor"])
+    first.refresh_from_db()
+    second = Authorization.objects.get(state="active")
+    assert first.state == "obsolete" and second.version == 2
+    assert second.scopes == ["dgfip_parts", "dgfip_rfr"]
+
+    habilitation_transition(habilitation, "revoke", user=world["instructor"], message="Fin du marché.")
+    second.refresh_from_db()
+    assert second.state == "revoked" and second.ended_at is not None
+
+
+def test_an_authorization_is_frozen_by_the_database(world):
+    habilitation = draft(world)
+    habilitation_transition(habilitation, "submit", user=world["applicant"])
+    habilitation_transition(habilitation, "validate", user=world["instructor"])
+    authorization = Authorization.objects.get()
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Authorization.objects.filter(pk=authorization.pk).update(scopes=["dgfip_rfr", "dgfip_parts"])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Authorization.objects.filter(pk=authorization.pk).delete()
+    Authorization.objects.filter(pk=authorization.pk).update(state="revoked")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Authorization.objects.filter(pk=authorization.pk).update(state="active")
+
+
+def test_every_field_change_is_kept_with_old_and_new_values(world):
+    habilitation = draft(world)
+    changed = habilitation_update(
+        habilitation, user=world["colleague"], retention_months=48, retention_justification="Contentieux."
+    )
+    assert changed == ["retention_justification", "retention_months"]
+    history = {c.field: (c.old_value, c.new_value, c.author) for c in HabilitationChange.objects.all()}
+    assert history["retention_months"] == (12, 48, world["colleague"])
+    entry = JournalEntry.objects.get(event_type="exchange.habilitation_changed")
+    assert entry.data["fields"] == ["retention_justification", "retention_months"]
+    assert "Contentieux" not in str(entry.data)  # names, never values, in the journal
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"contacts": {**CONTACTS, "dpo": {"name": "", "email": ""}}}, "contacts.dpo"),
+        ({"legal_basis_url": ""}, "legal_basis_url"),
+    ],
+)
+def test_an_incomplete_habilitation_cannot_be_submitted(world, overrides, field):
+    habilitation = draft(world, **overrides)
+    with pytest.raises(InvalidInput) as refusal:
+        habilitation_transition(habilitation, "submit", user=world["applicant"])
+    assert field in {error["field"] for error in refusal.value.errors}
+
+
+def test_retention_above_36_months_needs_a_justification(world):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        draft(world, retention_months=60)
+
+
+def test_who_may_do_what(world):
+    habilitation = draft(world)
+    for user in (world["instructor"], world["reporter"], world["stranger"]):
+        with pytest.raises(Forbidden):
+            habilitation_update(habilitation, user=user, title="Détourné")
+    with pytest.raises(Forbidden):
+        habilitation_transition(habilitation, "submit", user=world["stranger"])
+    habilitation_transition(habilitation, "submit", user=world["colleague"])  # any member of the consumer
+    for user in (world["applicant"], world["reporter"], world["stranger"]):
+        with pytest.raises(Forbidden):
+            habilitation_transition(habilitation, "validate", user=user)
+    with pytest.raises(Forbidden):
+        habilitation_message(habilitation, user=world["stranger"], body="Bonjour")
+    assert world["reporter"].has_perm("exchange.view_habilitation", habilitation)
+    assert not world["stranger"].has_perm("exchange.view_habilitation", habilitation)
+    with pytest.raises(Forbidden):
+        habilitation_create(
+            applicant=world["stranger"], consumer=world["consumer"], api=world["api"], title="x", purpose="x",
+            legal_basis_nature="law", retention_months=1,
+        )  # fmt: skip
+
+
+def test_permissions_follow_memberships(world):
+    habilitation = draft(world)
+    newcomer = member(world["provider"], MembershipRole.INSTRUCTOR)
+    assert newcomer.has_perm("exchange.instruct_habilitation", habilitation)
+    newcomer.memberships.all().delete()
+    newcomer = type(newcomer).objects.get(pk=newcomer.pk)
+    assert not newcomer.has_perm("exchange.view_habilitation", habilitation)
+
+
+def test_transitions_follow_the_state_machine(world):
+    habilitation = draft(world)
+    with pytest.raises(Conflict):
+        habilitation_transition(habilitation, "validate", user=world["instructor"])
+    habilitation_transition(habilitation, "submit", user=world["applicant"])
+    with pytest.raises(Conflict):
+        habilitation_update(habilitation, user=world["applicant"], title="Pendant l'instruction")
+    with pytest.raises(InvalidInput):
+        habilitation_transition(habilitation, "refuse", user=world["instructor"])  # a refusal says why
+    with pytest.raises(InvalidInput):
+        habilitation_transition(habilitation, "fly", user=world["instructor"])
+    habilitation_transition(habilitation, "refuse", user=world["instructor"], message="Base légale absente.")
+    assert not Authorization.objects.exists()
+
+
+def test_scopes_must_belong_to_the_api(world):
+    other_api = ApiProduct.objects.create(
+        slug="caf",
+        name="CAF",
+        provider=world["provider"],
+        description="QF",
+        upstream_base_url="http://x.example",
+    )
+    foreign = ApiScope.objects.create(api=other_api, code="cnaf_qf", label="QF", fields=["quotientFamilial"])
+    with pytest.raises(InvalidInput):
+        habilitation_create(
+            applicant=world["applicant"], consumer=world["consumer"], api=world["api"], scopes=[foreign],
+            title="x", purpose="x", legal_basis_nature="law", retention_months=1,
+        )  # fmt: skip
+
+
+def test_one_active_authorization_per_habilitation(world):
+    habilitation = draft(world)
+    habilitation_transition(habilitation, "submit", user=world["applicant"])
+    habilitation_transition(habilitation, "validate", user=world["instructor"])
+    active = Authorization.objects.get()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Authorization.objects.create(
+            habilitation=habilitation, version=9, consumer=active.consumer, api=active.api, scopes=[],
+            fields=[], recipients=[], legal_basis="x", snapshot={}, valid_from=active.valid_from,
+            valid_until=active.valid_until, validated_by=world["instructor"],
+        )  # fmt: skip
