@@ -56,6 +56,17 @@ def sandbox_fs_client_secret(path: Path) -> None:
         secret_file.write(secrets.token_urlsafe(32))
 
 
+def sandbox_providers_token(path: Path) -> None:
+    """The bearer token Maillage presents to the sandbox data providers, created once (0600 from the start)
+    and kept across runs: the catalogue registered with it stays valid."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as token_file:
+        token_file.write(secrets.token_urlsafe(32))
+
+
 def main() -> int:
     # The platform as its users get it (DSFR error pages, collected static files, gunicorn), served
     # over plain http on loopback: no HTTPS redirect and no HTTPS-only cookies unless PUBLIC_URL is https.
@@ -100,6 +111,13 @@ def main() -> int:
         "DEMO_FS_CLIENT_SECRET_FILE": os.environ["SANDBOX_FS_CLIENT_SECRET_FILE"],
         **os.environ,
     }
+    # The sandbox data providers (exchange/sandbox_providers): CAF-, DGFiP- and CNOUS-like upstream APIs
+    # for the exchange gateway; every platform process gets these two variables, from which
+    # load_sandbox_exchange registers the APIs in the catalogue.
+    providers_port = os.environ.get("SANDBOX_PROVIDERS_PORT", "8003")
+    os.environ.setdefault("SANDBOX_PROVIDERS_URL", f"http://127.0.0.1:{providers_port}")
+    os.environ.setdefault("SANDBOX_PROVIDERS_TOKEN_FILE", str(sandbox_dir / "providers_token"))
+    sandbox_providers_token(Path(os.environ["SANDBOX_PROVIDERS_TOKEN_FILE"]))
 
     step("Migrations, static files, sandbox data")
     manage("prepare_platform")
@@ -123,6 +141,10 @@ def main() -> int:
         "demo-fs": [str(BIN / "gunicorn"), "identity.sandbox_fs.wsgi:application",
                     "--bind", f"127.0.0.1:{fs_port}", "--workers", "1", "--threads", "8",
                     "--graceful-timeout", "5"],
+        # Likewise (the flaky fault's counters); threads, as the gateway's benchmark calls it hard.
+        "sandbox-providers": [str(BIN / "gunicorn"), "exchange.sandbox_providers.wsgi:application",
+                              "--bind", f"127.0.0.1:{providers_port}", "--workers", "1",
+                              "--worker-class", "gthread", "--threads", "8", "--graceful-timeout", "5"],
     }  # fmt: skip
     environments = {"demo-fs": demo_fs_environment}
     (run_dir / "celerybeat.pid").unlink(missing_ok=True)  # a stale pid file would stop beat
@@ -133,7 +155,8 @@ def main() -> int:
     step(
         f"Maillage is running on http://127.0.0.1:{port}/ (sandbox identity provider: "
         f"{os.environ['SANDBOX_IDP_PUBLIC_URL']}/usagers, demo service provider: "
-        f"{os.environ['SANDBOX_FS_PUBLIC_URL']}/) — Ctrl-C to stop"
+        f"{os.environ['SANDBOX_FS_PUBLIC_URL']}/, sandbox data providers: "
+        f"{os.environ['SANDBOX_PROVIDERS_URL']}/) — Ctrl-C to stop"
     )
 
     stopping = False

@@ -250,3 +250,17 @@ def test_one_active_authorization_per_habilitation(world):
             fields=[], recipients=[], legal_basis="x", snapshot={}, valid_from=active.valid_from,
             valid_until=active.valid_until, validated_by=world["instructor"],
         )  # fmt: skip
+
+
+def test_the_admin_shows_only_the_habilitations_one_is_concerned_by(world, client):
+    mine = draft(world)
+    for key in ("instructor", "stranger"):
+        world[key].is_staff = True
+        world[key].save()
+    client.force_login(world["instructor"])
+    listing = client.get("/admin/exchange/habilitation/")
+    assert listing.status_code == 200 and mine.title in listing.content.decode()
+    assert client.get(f"/admin/exchange/habilitation/{mine.pk}/change/").status_code == 200
+    client.force_login(world["stranger"])
+    assert mine.title not in client.get("/admin/exchange/habilitation/").content.decode()
+    assert client.get(f"/admin/exchange/habilitation/{mine.pk}/change/").status_code in (302, 403, 404)
