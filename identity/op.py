@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 from jwcrypto import jwk, jwt
 from jwcrypto.common import JWException
-from oauth2_provider.models import Grant, IDToken, RefreshToken
+from oauth2_provider.models import AccessToken, Grant, IDToken, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import BaseScopes
 from oauthlib import openid
@@ -85,9 +85,19 @@ def verify_own(token: str, *, check_expiry: bool = True) -> dict:
     return claims
 
 
+def pivot_identity_of(user: User) -> CitizenIdentity | None:
+    """The citizen's pivot identity (the related row, when already loaded with select_related)."""
+    if user.kind != "citizen":
+        return None
+    try:
+        return user.pivot_identity
+    except CitizenIdentity.DoesNotExist:
+        return None
+
+
 def subject_for(user: User, service: ServiceProvider) -> str:
     """The pairwise subject of a person at a service's sector (identity hash for citizens)."""
-    identity = getattr(user, "pivot_identity", None) if user.kind == "citizen" else None
+    identity = pivot_identity_of(user)
     basis = identity.identity_hash if identity is not None else f"account:{user.public_id}"
     return claim_rules.pairwise_subject(service.sector, basis)
 
@@ -107,7 +117,7 @@ def pivot_of(citizen: CitizenIdentity) -> PivotIdentity:
 
 def claims_of(user: User, scopes: list[str], *, subject: str, amr: list[str]) -> dict:
     """What the granted scopes let the service read about this person, in FranceConnect formats."""
-    identity = CitizenIdentity.objects.filter(user=user).first()
+    identity = pivot_identity_of(user)
     if identity is not None:
         return claim_rules.claims_for(pivot_of(identity), scopes, subject=subject, amr=amr)
     # Agents and company representatives: the identity their FI vouched for (ProConnect-like claims);
@@ -158,8 +168,10 @@ class MaillageValidator(OAuth2Validator):
     def validate_redirect_uri(self, client_id, redirect_uri, request, *args, **kwargs):
         return redirect_uri in request.client.redirect_uris.split()
 
-    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, *args, **kwargs):
-        grant = Grant.objects.filter(code=code, application=client).first()
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request, *args, **kwargs):
+        grant = self._grant(code, request)
+        if grant is None or grant.application_id != client.pk:
+            grant = Grant.objects.filter(code=code, application=client).first()
         return grant is not None and grant.redirect_uri == redirect_uri
 
     def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
@@ -191,12 +203,57 @@ class MaillageValidator(OAuth2Validator):
             return self._authenticate_assertion(request)
         if not super().authenticate_client(request, *args, **kwargs):
             return False
-        service = ServiceProvider.objects.filter(application=request.client).first()
+        service = self._service(request)
         # A client registered for private_key_jwt never proves itself with a shared secret.
         return service is not None and service.auth_method in (
             ClientAuthMethod.SECRET_BASIC,
             ClientAuthMethod.SECRET_POST,
         )
+
+    @staticmethod
+    def _service(request) -> ServiceProvider | None:
+        """The service provider of request.client, read once per request."""
+        cached = getattr(request, "_maillage_service", None)
+        if cached is None or cached.application_id != request.client.pk:
+            cached = (
+                ServiceProvider.objects.select_related("organisation")
+                .filter(application=request.client)
+                .first()
+            )
+            if cached is not None:
+                cached.application = request.client
+            request._maillage_service = cached
+        return cached
+
+    # --- the code's grant, read once per token request (under its row lock) ----------------------------
+    def _grant(self, code: str, request, client=None) -> Grant | None:
+        cached = getattr(request, "_maillage_grant", None)
+        if cached is not None and cached.code == code:
+            return cached
+        query = Grant.objects.select_related("user").filter(code=code)
+        if client is not None:
+            query = query.filter(application=client)
+        if transaction.get_connection().in_atomic_block:
+            query = query.select_for_update(of=("self",))
+        grant = query.first()
+        request._maillage_grant = grant
+        return grant
+
+    def get_authorization_code_scopes(self, client_id, code, redirect_uri, request):
+        grant = self._grant(code, request)
+        return grant.scope.split() if grant is not None and grant.scope else []
+
+    def get_authorization_code_nonce(self, client_id, code, redirect_uri, request):
+        grant = self._grant(code, request)
+        return (grant.nonce or None) if grant is not None else None
+
+    def get_code_challenge(self, code, request):
+        grant = self._grant(code, request)
+        return (grant.code_challenge or None) if grant is not None else None
+
+    def get_code_challenge_method(self, code, request):
+        grant = self._grant(code, request)
+        return (grant.code_challenge_method or None) if grant is not None else None
 
     def client_authentication_required(self, request, *args, **kwargs):
         if getattr(request, "client_assertion_type", None):
@@ -248,13 +305,13 @@ class MaillageValidator(OAuth2Validator):
     # --- code redemption -------------------------------------------------------------------------
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
         # The lock makes a second, concurrent redemption wait and then find the code gone.
-        grant = (
-            Grant.objects.select_for_update().filter(code=code, application=client).first()
-            if transaction.get_connection().in_atomic_block
-            else None
-        )
+        grant = self._grant(code, request) if transaction.get_connection().in_atomic_block else None
+        if grant is not None and grant.application_id != client.pk:
+            grant = None
         authorization = (
-            Authorization.objects.select_related("service_provider__organisation", "provider", "user")
+            Authorization.objects.select_related(
+                "service_provider__organisation", "provider", "user__pivot_identity"
+            )
             .filter(code_hash=code_hash(code))
             .first()
         )
@@ -273,8 +330,9 @@ class MaillageValidator(OAuth2Validator):
         if grant.is_expired() or authorization is None or authorization.redeemed_at is not None:
             return False
         request.scopes = grant.scope.split(" ")
-        request.user = grant.user
+        request.user = authorization.user if authorization.user_id == grant.user_id else grant.user
         request.nonce = grant.nonce or None
+        authorization.service_provider.application = client
         request.maillage_authorization = authorization
         return True
 
@@ -286,7 +344,17 @@ class MaillageValidator(OAuth2Validator):
         return IDToken.objects.filter(jti=claims.get("jti", "")).first()
 
     def _create_access_token(self, expires, request, token, source_refresh_token=None):
-        access = super()._create_access_token(expires, request, token, source_refresh_token)
+        access = AccessToken(
+            user=request.user,
+            scope=token["scope"],
+            expires=expires,
+            id_token=getattr(request, "id_token", None),  # just saved by finalize_id_token: no re-read
+            application=request.client,
+            source_refresh_token=source_refresh_token,
+            resource=getattr(request, "resource", []),
+        )
+        self._set_token_value(access, token["access_token"])
+        access.save()
         request.maillage_access_token = access
         return access
 

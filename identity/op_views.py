@@ -37,7 +37,7 @@ from oauthlib.oauth2.rfc6749.errors import FatalClientError, OAuth2Error
 from identity import claims as claim_rules
 from identity import events, federation, op, op_keys
 from identity.enums import EidasLevel
-from identity.models import Consent, IdentityProvider, ProviderBlock, ServiceProvider
+from identity.models import Authorization, Consent, IdentityProvider, ProviderBlock, ServiceProvider
 from protection import journal
 from protection.pseudonyms import pseudonym_for
 from protection.ratelimit import rate_limited
@@ -514,8 +514,14 @@ class TokenView(oauth_views.TokenView):
     """The code-for-token exchange, in one transaction: the code's row lock, the tokens and the journal."""
 
     def post(self, request, *args, **kwargs):
+        # Not django-oauth-toolkit's post: it reads the new token back only to send its app_authorized
+        # signal, which nothing here listens to (the journal entry is written with the token).
         with transaction.atomic():
-            return super().post(request, *args, **kwargs)
+            _url, headers, body, status = self.create_token_response(request)
+        response = HttpResponse(content=body, status=status)
+        for key, value in headers.items():
+            response[key] = value
+        return response
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -543,28 +549,36 @@ def userinfo(request):
     access = getattr(oauth_request, "access_token", None)
     if not valid or access is None:
         return _bearer_error(401, "invalid_token", "The access token is missing, invalid or expired.")
-    authorization = getattr(access, "maillage_authorization", None)
+    authorization = (
+        Authorization.objects.select_related(
+            "service_provider__organisation",
+            "service_provider__application",
+            "provider",
+            "user__pivot_identity",
+        )
+        .filter(access_token=access)
+        .first()
+    )
     if authorization is None:
         return _bearer_error(403, "insufficient_scope", "This token was not issued to a service provider.")
     service = authorization.service_provider
     scopes = access.scope.split()
-    claims = op.claims_of(
-        access.user, scopes, subject=op.subject_for(access.user, service), amr=authorization.amr
-    )
+    person = authorization.user  # the token's user, with their pivot identity loaded
+    claims = op.claims_of(person, scopes, subject=op.subject_for(person, service), amr=authorization.amr)
     claims.update(iss=op.issuer(), aud=service.client_id, iat=int(time.time()))
-    with transaction.atomic():
-        journal.record(
-            events.USERINFO_SERVED.code,
-            actor=service.application,
-            organisation=service.organisation,
-            subject=pseudonym_for(str(access.user.public_id)),
-            data={
-                "fs": service.client_id,
-                "fi": authorization.provider.slug if authorization.provider else "",
-                "acr": authorization.acr,
-                "fields": sorted(set(claims) - {"iss", "aud", "iat"}),
-            },
-        )
+    # The only write of this request: its own statement, committed or not with it (autocommit).
+    journal.record(
+        events.USERINFO_SERVED.code,
+        actor=service.application,
+        organisation=service.organisation,
+        subject=pseudonym_for(str(person.public_id)),
+        data={
+            "fs": service.client_id,
+            "fi": authorization.provider.slug if authorization.provider else "",
+            "acr": authorization.acr,
+            "fields": sorted(set(claims) - {"iss", "aud", "iat"}),
+        },
+    )
     response = HttpResponse(op.sign(claims, service.signing_alg), content_type="application/jwt")
     response["Cache-Control"] = "no-store"
     return response
