@@ -12,6 +12,7 @@ with its ``state`` (OpenID Connect Core §3.1.2.6).
 """
 
 import base64
+import hashlib
 import json
 import logging
 import secrets
@@ -545,22 +546,26 @@ def _bearer_error(status: int, error: str, description: str):
 @limited
 def userinfo(request):
     """The claims the token's scopes allow, as a JWT signed like the ID token (application/jwt)."""
-    valid, oauth_request = OAuthLibCore().verify_request(request, scopes=["openid"])
-    access = getattr(oauth_request, "access_token", None)
-    if not valid or access is None:
+    # The bearer token in the Authorization header only (RFC 6750 §2.1; never in a query string), found by
+    # its checksum (tokens are stored hashed) with everything userinfo needs, in one query.
+    scheme, _space, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
         return _bearer_error(401, "invalid_token", "The access token is missing, invalid or expired.")
+    checksum = hashlib.sha256(value.strip().encode()).hexdigest()
     authorization = (
         Authorization.objects.select_related(
+            "access_token",
             "service_provider__organisation",
             "service_provider__application",
             "provider",
             "user__pivot_identity",
         )
-        .filter(access_token=access)
+        .filter(access_token__token_checksum=checksum)
         .first()
     )
-    if authorization is None:
-        return _bearer_error(403, "insufficient_scope", "This token was not issued to a service provider.")
+    access = authorization.access_token if authorization is not None else None
+    if access is None or not access.is_valid(["openid"]) or access.user_id != authorization.user_id:
+        return _bearer_error(401, "invalid_token", "The access token is missing, invalid or expired.")
     service = authorization.service_provider
     scopes = access.scope.split()
     person = authorization.user  # the token's user, with their pivot identity loaded

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from django.utils import timezone
 from jwcrypto import jwk, jwt
-from oauth2_provider.models import Grant
+from oauth2_provider.models import AccessToken, Grant
 
 from identity import claims, federation, op, op_keys
 from identity.models import Authorization, Consent, ServiceProvider
@@ -598,3 +598,14 @@ def test_expired_codes_tokens_and_old_authorizations_are_purged_and_journaled(cl
     assert not (AccessToken.objects.exists() or IDToken.objects.exists() or Grant.objects.exists())
     assert not Authorization.objects.exists()
     assert JournalEntry.objects.get(event_type="identity.tokens_purged").data == counts
+
+
+def test_userinfo_takes_the_token_from_the_header_only(client, service, fi):
+    _p, back = journey(client, service, fi)
+    access = exchange(client, service, back["code"]).json()["access_token"]
+    assert client.get("/api/v2/userinfo", {"access_token": access}).status_code == 401
+    assert client.post("/api/v2/userinfo", {"access_token": access}).status_code == 401
+    assert client.get("/api/v2/userinfo", HTTP_AUTHORIZATION=f"Basic {access}").status_code == 401
+    assert client.get("/api/v2/userinfo", HTTP_AUTHORIZATION=f"Bearer {access}").status_code == 200
+    AccessToken.objects.update(expires=timezone.now() - timedelta(seconds=1))
+    assert client.get("/api/v2/userinfo", HTTP_AUTHORIZATION=f"Bearer {access}").status_code == 401
