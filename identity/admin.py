@@ -14,7 +14,7 @@ from oauth2_provider.validators import AllowedURIValidator
 
 from identity import events, federation
 from identity.claims import SUPPORTED_SCOPES, sector_of
-from identity.enums import UserKind
+from identity.enums import EidasLevel, UserKind
 from identity.models import IdentityProvider, ServiceProvider, User
 from identity.services import (
     SERVICE_FIELDS,
@@ -251,6 +251,12 @@ class ServiceProviderForm(forms.ModelForm):
         required=False,
         assume_scheme="https",
         help_text=_("Obligatoire si les URL de redirection sont sur plusieurs domaines."),
+    )
+    eidas_levels = forms.MultipleChoiceField(
+        label=_("niveaux eIDAS autorisés"),
+        choices=EidasLevel.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[EidasLevel.LOW],
     )
     public = forms.BooleanField(
         label=_("client public (application mobile ou monopage : PKCE S256, sans secret)"), required=False

@@ -156,7 +156,7 @@ def test_the_admin_lists_only_ones_own_services_and_shows_a_new_secret_once(
         {
             "name": "Cantine", "organisation": town_hall.pk, "audience": "citizen",
             "redirect_uris": "https://cantine.example.fr/cb/", "post_logout_redirect_uris": "",
-            "sector_identifier_uri": "", "scopes": "openid profile", "eidas_levels": "eidas1",
+            "sector_identifier_uri": "", "scopes": "openid profile", "eidas_levels": ["eidas1", "eidas2"],
             "signing_alg": "ES256", "auth_method": "client_secret_basic", "jwks": "{}",
         },
         follow=True,
@@ -166,6 +166,7 @@ def test_the_admin_lists_only_ones_own_services_and_shows_a_new_secret_once(
     assert any("secret client" in m for m in messages), messages
     service = ServiceProvider.objects.get(application__name="Cantine")
     assert service.redirect_uri_list == ["https://cantine.example.fr/cb/"]
+    assert service.eidas_levels == ["eidas1", "eidas2"]
     assert client.get(f"/admin/identity/serviceprovider/{service.pk}/change/").status_code == 200
     assert (
         "hmac_sha256"
