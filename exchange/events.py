@@ -16,3 +16,7 @@ HABILITATION_TRANSITIONED = register(
 HABILITATION_MESSAGE = register(
     "exchange.habilitation_message", _("Message sur une habilitation"), citizen_visible=False
 )
+API_CREATED = register("exchange.api_created", _("Ajout d'une API au catalogue"), citizen_visible=False)
+API_CHANGED = register(
+    "exchange.api_changed", _("Modification d'une API du catalogue"), citizen_visible=False
+)

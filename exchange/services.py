@@ -6,6 +6,7 @@ memberships (exchange/apps.py): the consumer organisation's members apply and am
 organisation's instructors (and administrators) instruct; its reporters follow.
 """
 
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,12 +21,15 @@ from exchange import events
 from exchange.models import (
     CONTACT_ROLES,
     RETENTION_WITHOUT_JUSTIFICATION,
+    ApiProduct,
+    ApiScope,
     Authorization,
     AuthorizationState,
     Habilitation,
     HabilitationChange,
     HabilitationMessage,
     HabilitationState,
+    LegalFramework,
 )
 from platform_core.enums import MembershipRole
 from platform_core.exceptions import Conflict, DomainError, InvalidInput
@@ -43,6 +47,72 @@ class Forbidden(DomainError):
     code = "forbidden"
     status = 403
     title = "Action non autorisée"
+
+
+# --- the catalogue -------------------------------------------------------------------------------------
+
+
+def _same(old, new) -> bool:
+    if isinstance(new, dict | list):  # a JSON field: compare what the database would give back
+        return json.loads(json.dumps(old)) == json.loads(json.dumps(new))
+    return old == new
+
+
+@transaction.atomic
+def api_product_register(
+    *, slug: str, scopes: dict[str, dict], legal_frameworks=(), acting_user=None, **fields
+) -> tuple[ApiProduct, list[str]]:
+    """Create the API ``slug``, or bring it to ``fields``; create or update its ``scopes`` (code ->
+    label, description, sensitivity, fields) and attach its ``legal_frameworks`` (name, reference, url),
+    created when unknown. Idempotent: returns the API and what changed (nothing journaled when nothing
+    did). Scopes no longer listed are kept, as habilitations may name them. The secret is journaled by
+    name only."""
+    api = ApiProduct.objects.select_for_update().filter(slug=slug).first()
+    created = api is None
+    if created:
+        api = ApiProduct(slug=slug, **fields)
+        changed = ["created"]
+    else:
+        changed = [name for name, value in fields.items() if not _same(getattr(api, name), value)]
+        for name in changed:
+            setattr(api, name, fields[name])
+    if changed:
+        api.full_clean()
+        api.save()
+    for code, definition in scopes.items():
+        scope = ApiScope.objects.filter(code=code).first()
+        if scope is not None and scope.api_id != api.pk:
+            raise Conflict(_("Le scope %(code)s appartient déjà à une autre API.") % {"code": code})
+        if scope is None:
+            scope = ApiScope(api=api, code=code, **definition)
+        elif all(_same(getattr(scope, name), value) for name, value in definition.items()):
+            continue
+        else:
+            for name, value in definition.items():
+                setattr(scope, name, value)
+        scope.full_clean()
+        scope.save()
+        changed.append(f"scopes.{code}")
+    frameworks = []
+    for name, reference, url in legal_frameworks:
+        framework = LegalFramework.objects.filter(name=name).first() or LegalFramework(name=name)
+        if framework.pk is None or (framework.reference, framework.url) != (reference, url):
+            framework.reference, framework.url = reference, url
+            framework.full_clean()
+            framework.save()
+            changed.append(f"legal_frameworks.{name}")
+        frameworks.append(framework)
+    if {framework.pk for framework in frameworks} - set(api.legal_frameworks.values_list("pk", flat=True)):
+        api.legal_frameworks.add(*frameworks)
+        changed.append("legal_frameworks")
+    if changed:
+        journal.record(
+            (events.API_CREATED if created else events.API_CHANGED).code,
+            actor=acting_user,
+            organisation=api.provider,
+            data={"api": api.slug, "fields": sorted(set(changed) - {"created"})},
+        )
+    return api, [] if not changed else sorted(changed)
 
 
 S = HabilitationState

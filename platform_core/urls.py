@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("platform_core.views.urls")),
     path("admin/", admin.site.urls),
     path("identite/", include("identity.urls")),
+    path("", include("exchange.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", ops.healthz, name="healthz"),
     path("metrics", ops.metrics, name="prometheus-django-metrics"),

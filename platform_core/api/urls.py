@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from exchange.api import catalogue
 from identity import api_v1 as fs
 from platform_core.api import organisations
 
@@ -11,6 +12,10 @@ urlpatterns = [
         "organisations/<str:public_id>",
         organisations.OrganisationDetailApi.as_view(),
         name="api-organisation-detail",
+    ),
+    path("catalogue/apis/", catalogue.ApiProductListApi.as_view(), name="api-catalogue-api-list"),
+    path(
+        "catalogue/apis/<slug:slug>", catalogue.ApiProductDetailApi.as_view(), name="api-catalogue-api-detail"
     ),
     path("journal/", include("protection.api.urls")),
     path("service-providers/", fs.ServiceProviderCollectionApi.as_view(), name="api-service-provider-list"),

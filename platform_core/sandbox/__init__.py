@@ -3,7 +3,8 @@
 Never imported by production code paths: only the command reads it. As the seed of the whole
 platform it may name every app's enums (identity's account kinds here).
 
-The organisations are real public bodies and companies with their real SIREN, and geography
+The organisations are real public bodies and companies with their real SIREN (but for the two
+"bac à sable" data providers, whose SIRENs are made up), and geography
 codes from the 2024 Code officiel géographique. DINUM's, Ville de Lyon's and La Poste's SIRET are
 their known establishments; for the others the establishment number (NIC) was chosen to pass
 the SIRET check, so treat those SIRETs as demo values.
@@ -64,6 +65,26 @@ ORGANISATIONS = (
         departement_code="75",
         region_code="11",
     ),
+    # The providers of exchange/sandbox_providers besides the CNAF (manage.py load_sandbox_exchange):
+    # fictitious SIRENs that pass the check, as these are not the real administrations.
+    SandboxOrganisation(
+        key="dgfip",
+        name="Direction générale des finances publiques (bac à sable)",
+        siret="13009990600013",
+        kind=OrganisationKind.MINISTRY,
+        commune_code="75056",  # Paris
+        departement_code="75",
+        region_code="11",
+    ),
+    SandboxOrganisation(
+        key="cnous",
+        name="Centre national des œuvres universitaires et scolaires (bac à sable)",
+        siret="18009990500010",
+        kind=OrganisationKind.STATE_OPERATOR,
+        commune_code="75056",  # Paris
+        departement_code="75",
+        region_code="11",
+    ),
     SandboxOrganisation(
         key="gironde",
         name="Département de la Gironde",
@@ -118,7 +139,12 @@ USERS = (
         last_name="Moreau",
         email="demo.instructeur@example.gouv.fr",
         kind=UserKind.AGENT,
-        memberships=(("cnaf", MembershipRole.INSTRUCTOR),),
+        # Instructs the habilitations to the three sandbox data providers' APIs.
+        memberships=(
+            ("cnaf", MembershipRole.INSTRUCTOR),
+            ("dgfip", MembershipRole.INSTRUCTOR),
+            ("cnous", MembershipRole.INSTRUCTOR),
+        ),
     ),
     SandboxUser(
         username="demo.rapporteur",

@@ -25,3 +25,7 @@ class Command(BaseCommand):
                 # The sandbox identity provider `make run` starts (identity/sandbox_idp), as this
                 # instance's FI; by command name, as platform_core does not import identity.
                 call_command("load_sandbox_providers")
+            if os.environ.get("SANDBOX_PROVIDERS_URL") and os.environ.get("SANDBOX_PROVIDERS_TOKEN_FILE"):
+                # The sandbox data providers `make run` starts (exchange/sandbox_providers), in the
+                # catalogue, with a validated habilitation of the sandbox commune to each.
+                call_command("load_sandbox_exchange")
