@@ -20,3 +20,26 @@ API_CREATED = register("exchange.api_created", _("Ajout d'une API au catalogue")
 API_CHANGED = register(
     "exchange.api_changed", _("Modification d'une API du catalogue"), citizen_visible=False
 )
+CREDENTIAL_ISSUED = register(
+    "exchange.credential_issued", _("Création d'un identifiant d'accès"), citizen_visible=False
+)
+CREDENTIAL_RENEWED = register(
+    "exchange.credential_renewed", _("Renouvellement d'un identifiant d'accès"), citizen_visible=False
+)
+CREDENTIAL_SECRET_CREATED = register(
+    "exchange.credential_secret_created", _("Nouveau secret d'un identifiant d'accès"), citizen_visible=False
+)
+CREDENTIAL_REVOKED = register(
+    "exchange.credential_revoked", _("Révocation d'un identifiant d'accès"), citizen_visible=False
+)
+CREDENTIAL_CHANGED = register(
+    "exchange.credential_changed", _("Modification d'un identifiant d'accès"), citizen_visible=False
+)
+CREDENTIAL_EXPIRY_WARNED = register(
+    "exchange.credential_expiry_warned",
+    _("Avertissement d'expiration d'un identifiant d'accès"),
+    citizen_visible=False,
+)
+CREDENTIAL_ACCESS_GRANTED = register(
+    "exchange.credential_access_granted", _("Jeton d'accès délivré à un identifiant"), citizen_visible=False
+)

@@ -344,3 +344,62 @@ class Authorization(models.Model):
 
     def __str__(self) -> str:
         return f"{self.habilitation} v{self.version}"
+
+
+class Credential(models.Model):
+    """The OAuth 2.0 client (client credentials grant) through which a consumer calls the gateway under
+    a habilitation. Bound to the habilitation's current authorization: its scopes are the granted ones,
+    its expiry the authorization's, and an amendment's validation renews it in place."""
+
+    public_id = models.UUIDField(_("identifiant public"), default=uuid.uuid4, unique=True, editable=False)
+    habilitation = models.OneToOneField(
+        Habilitation, on_delete=models.PROTECT, related_name="credential", verbose_name=_("habilitation")
+    )
+    authorization = models.ForeignKey(
+        Authorization, on_delete=models.PROTECT, related_name="credentials", verbose_name=_("autorisation")
+    )
+    application = models.OneToOneField(
+        "oauth2_provider.Application", on_delete=models.PROTECT, related_name="exchange_credential"
+    )
+    expires_at = models.DateTimeField(_("expire le"))
+    revoked_at = models.DateTimeField(_("révoqué le"), null=True, blank=True)
+    ip_allowlist = ArrayField(
+        models.CharField(max_length=43),
+        verbose_name=_("adresses autorisées"),
+        default=list,
+        blank=True,
+        help_text=_("Adresses IP ou réseaux (CIDR) ; vide : toutes."),
+    )
+    warned_days = ArrayField(models.PositiveSmallIntegerField(), default=list, blank=True)
+    created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("identifiant d'accès")
+        verbose_name_plural = _("identifiants d'accès")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.habilitation} ({self.application.client_id})"
+
+    @property
+    def client_id(self) -> str:
+        return self.application.client_id
+
+
+class CredentialSecret(models.Model):
+    """One secret of a credential, as a keyed hash. Two are valid during a rotation's grace period."""
+
+    credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="secrets")
+    secret_hash = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("Vide : jusqu'à la rotation suivante.")
+    )
+
+    class Meta:
+        verbose_name = _("secret d'identifiant d'accès")
+        verbose_name_plural = _("secrets d'identifiants d'accès")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"secret {self.pk}"

@@ -25,6 +25,8 @@ from exchange.models import (
     ApiScope,
     Authorization,
     AuthorizationState,
+    Credential,
+    CredentialSecret,
     Habilitation,
     HabilitationChange,
     HabilitationMessage,
@@ -283,6 +285,7 @@ def habilitation_transition(
     authorization = None
     if action == "validate":
         authorization = _freeze(habilitation, user)
+        credential_for(authorization)
     elif action == "revoke":
         _end_active(habilitation, AuthorizationState.REVOKED)
     _journal(
@@ -436,3 +439,173 @@ def sync_membership(membership) -> None:
     ).select_related("api")
     for habilitation in habilitations:
         sync_member(membership.user, habilitation)
+
+
+# --- credentials -------------------------------------------------------------------------------------
+
+ROTATION_GRACE = timedelta(hours=24)  # both secrets work meanwhile: time to deploy the new one
+EXPIRY_WARNINGS = (30, 7, 1)  # days before expiry the technical contact is told
+
+
+def credential_for(authorization: Authorization) -> Credential:
+    """The habilitation's credential, bound to this (new) authorization: created at the first
+    validation (without a secret: the consumer generates it, and sees it once), renewed in place by an
+    amendment's (scopes and expiry follow the authorization)."""
+    from oauth2_provider.models import Application
+
+    habilitation = authorization.habilitation
+    credential = Credential.objects.select_for_update().filter(habilitation=habilitation).first()
+    if credential is None:
+        application = Application.objects.create(
+            name=f"{habilitation.consumer.name} — {habilitation.api.name}"[:255],
+            client_type=Application.CLIENT_CONFIDENTIAL,
+            authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+            client_secret="",
+            hash_client_secret=False,
+        )
+        credential = Credential.objects.create(
+            habilitation=habilitation,
+            authorization=authorization,
+            application=application,
+            expires_at=authorization.valid_until,
+        )
+        event = events.CREDENTIAL_ISSUED
+    else:
+        credential.authorization = authorization
+        credential.expires_at = authorization.valid_until
+        credential.warned_days = []
+        credential.save(update_fields=["authorization", "expires_at", "warned_days"])
+        event = events.CREDENTIAL_RENEWED
+    _journal(event, habilitation, None, contract=authorization, client_id=credential.client_id)
+    return credential
+
+
+def _manage_credential(user, credential, permission: str = "change_habilitation") -> None:
+    if not user.has_perm(f"exchange.{permission}", credential.habilitation):
+        raise Forbidden(_("Vous n'avez pas le droit de gérer cet identifiant d'accès."))
+
+
+@transaction.atomic
+def credential_new_secret(credential, *, user, grace: timedelta = ROTATION_GRACE) -> str:
+    """A new secret, returned once. The previous ones keep working for ``grace`` (rotation with an
+    overlap), then stop."""
+    from identity.hashers import ClientSecretHasher
+    from identity.services import new_client_secret
+
+    _manage_credential(user, credential)
+    if credential.revoked_at is not None:
+        raise Conflict(_("Cet identifiant d'accès est révoqué."))
+    now = timezone.now()
+    credential.secrets.filter(expires_at__isnull=True).update(expires_at=now + grace)
+    secret = new_client_secret()
+    CredentialSecret.objects.create(credential=credential, secret_hash=ClientSecretHasher().encode(secret))
+    _journal(
+        events.CREDENTIAL_SECRET_CREATED,
+        credential.habilitation,
+        user,
+        contract=credential.authorization,
+        client_id=credential.client_id,
+        grace_hours=int(grace.total_seconds() // 3600),
+    )
+    return secret
+
+
+@transaction.atomic
+def credential_revoke(credential, *, user) -> None:
+    """Immediate: its access tokens are deleted, so the next gateway call is refused."""
+    from oauth2_provider.models import AccessToken
+
+    if not (user.has_perm("exchange.change_habilitation", credential.habilitation)
+            or user.has_perm("exchange.instruct_habilitation", credential.habilitation)):  # fmt: skip
+        raise Forbidden(_("Vous n'avez pas le droit de gérer cet identifiant d'accès."))
+    if credential.revoked_at is not None:
+        return
+    credential.revoked_at = timezone.now()
+    credential.save(update_fields=["revoked_at"])
+    AccessToken.objects.filter(application=credential.application).delete()
+    _journal(
+        events.CREDENTIAL_REVOKED,
+        credential.habilitation,
+        user,
+        contract=credential.authorization,
+        client_id=credential.client_id,
+    )
+
+
+@transaction.atomic
+def credential_set_ip_allowlist(credential, *, user, networks: list[str]) -> list[str]:
+    """Restrict the credential to these addresses or CIDR networks (empty: anywhere)."""
+    import ipaddress
+
+    _manage_credential(user, credential)
+    cleaned = []
+    for network in networks:
+        try:
+            cleaned.append(str(ipaddress.ip_network(network.strip(), strict=False)))
+        except ValueError:
+            raise InvalidInput(
+                _("Adresse ou réseau invalide : %(value)s") % {"value": network[:50]},
+                errors=[{"field": "ip_allowlist", "code": "invalid", "message": network[:50]}],
+            ) from None
+    credential.ip_allowlist = sorted(set(cleaned))
+    credential.save(update_fields=["ip_allowlist"])
+    _journal(events.CREDENTIAL_CHANGED, credential.habilitation, user, client_id=credential.client_id)
+    return credential.ip_allowlist
+
+
+def credential_usable(credential, now=None) -> bool:
+    now = now or timezone.now()
+    return (
+        credential.revoked_at is None
+        and credential.expires_at > now
+        and credential.authorization.state == AuthorizationState.ACTIVE
+    )
+
+
+def credential_secret_matches(credential, secret: str, now=None) -> bool:
+    """Whether ``secret`` is one of the credential's valid secrets (the new one, or the old one during a
+    rotation's grace period)."""
+    from identity.hashers import ClientSecretHasher
+
+    now = now or timezone.now()
+    hasher = ClientSecretHasher()
+    return any(
+        hasher.verify(secret, stored.secret_hash)
+        for stored in credential.secrets.all()
+        if stored.expires_at is None or stored.expires_at > now
+    )
+
+
+def warn_expiring_credentials(now=None) -> int:
+    """E-mail the technical contact 30, 7 and 1 days before a credential expires (once each)."""
+    now = now or timezone.now()
+    sent = 0
+    for days in EXPIRY_WARNINGS:
+        due = (
+            Credential.objects.filter(
+                revoked_at__isnull=True, expires_at__gt=now, expires_at__lte=now + timedelta(days=days)
+            )
+            .exclude(warned_days__contains=[days])
+            .select_related("habilitation__api")
+        )
+        for credential in due:
+            with transaction.atomic():
+                credential.warned_days = sorted({*credential.warned_days, days})
+                credential.save(update_fields=["warned_days"])
+                habilitation = credential.habilitation
+                contact = ((habilitation.contacts or {}).get(CONTACT_ROLES.TECHNICAL) or {}).get("email")
+                _journal(events.CREDENTIAL_EXPIRY_WARNED, habilitation, None, client_id=credential.client_id,
+                         days=days)  # fmt: skip
+                if contact:
+                    subject = _("Votre identifiant d'accès à %(api)s expire dans %(days)s jour(s)") % {
+                        "api": habilitation.api.name, "days": days,
+                    }  # fmt: skip
+                    body = _("L'identifiant %(client)s (%(title)s) expire le %(date)s. Faites renouveler "
+                             "l'habilitation pour le prolonger.") % {
+                        "client": credential.client_id, "title": habilitation.title,
+                        "date": credential.expires_at.date().isoformat(),
+                    }  # fmt: skip
+                    messages = [(subject, body, settings.DEFAULT_FROM_EMAIL, [contact])]
+                    transaction.on_commit(lambda m=messages: send_mass_mail(m, fail_silently=True))
+                sent += 1
+    return sent

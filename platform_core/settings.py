@@ -395,6 +395,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=45),
         "options": {"expires": 3600.0},
     },
+    # Consumers' credentials expiring in 30, 7 or 1 days: their technical contact is told, every morning.
+    "exchange.warn_expiring_credentials": {
+        "task": "exchange.tasks.warn_expiring_credentials_task",
+        "schedule": crontab(hour=7, minute=0),
+        "options": {"expires": 3600.0},
+    },
     # Retention: whole sealed batches past their event types' retention, every night.
     "protection.purge_journal": {
         "task": "protection.tasks.purge_journal_task",
@@ -448,10 +454,11 @@ OAUTH2_PROVIDER = {
     # Maillage as the OpenID provider of service providers (identity/op.py), FranceConnect v2 lifetimes.
     "OIDC_ENABLED": True,
     "OIDC_ISS_ENDPOINT": f"{PUBLIC_URL}/api/v2",
-    "OAUTH2_VALIDATOR_CLASS": "identity.op.MaillageValidator",
+    # identity.op.MaillageValidator (service providers), plus consumers' credentials (exchange/oauth.py).
+    "OAUTH2_VALIDATOR_CLASS": "exchange.oauth.ExchangeValidator",
     "OAUTH2_SERVER_CLASS": "identity.op.Server",
     "AUTHORIZATION_CODE_EXPIRE_SECONDS": 30,
     "ACCESS_TOKEN_EXPIRE_SECONDS": 60,
     "ID_TOKEN_EXPIRE_SECONDS": 60,
-    "SCOPES_BACKEND_CLASS": "identity.op.Scopes",
+    "SCOPES_BACKEND_CLASS": "exchange.oauth.Scopes",
 }

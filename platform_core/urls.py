@@ -23,6 +23,8 @@ urlpatterns = [
     path("api/v2/token", op_views.TokenView.as_view(), name="oidc-token"),
     path("api/v2/token/revocation", op_views.RevocationView.as_view(), name="oidc-revocation"),
     path("api/v2/userinfo", op_views.userinfo, name="oidc-userinfo"),
+    # Consumers' credentials (client credentials grant) for the exchange gateway: the same OAuth server.
+    path("api/v1/oauth/token", op_views.TokenView.as_view(), name="oauth-token"),
     path("api/v2/session/end", op_views.session_end, name="oidc-session-end"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its start-up script as a file: no inline script under a strict CSP.
