@@ -101,10 +101,8 @@ class ExchangeValidator(op.MaillageValidator):
 
 
 class Scopes(op.Scopes):
-    def get_all_scopes(self):
-        from exchange.models import ApiScope
-
-        return {**super().get_all_scopes(), **dict(ApiScope.objects.values_list("code", "label"))}
+    """A credential may get its authorization's scopes. (All scopes stay the identity ones: the exchange
+    scopes live in the database, and the API schema lists these without a query.)"""
 
     def get_available_scopes(self, application=None, request=None, *args, **kwargs):
         credential = _credential_of(application)
