@@ -3,7 +3,8 @@
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 
-from exchange.models import ApiProduct, ApiScope
+from exchange.models import ApiProduct, ApiScope, Habilitation, HabilitationState
+from platform_core.models import Organisation
 
 
 def published_api_list(*, q: str = "", status: str = "") -> QuerySet[ApiProduct]:
@@ -42,3 +43,36 @@ def public_openapi(api: ApiProduct) -> dict:
         if isinstance(item, dict):
             item.pop("servers", None)
     return document
+
+
+def habilitation_list_for(user, *, state: str = "") -> QuerySet[Habilitation]:
+    """The habilitations a person may see, on the applicant's side or the provider's, newest change
+    first; ``state`` filters when it is one of the states (anything else is ignored)."""
+    from guardian.shortcuts import get_objects_for_user
+
+    habilitations = get_objects_for_user(
+        user,
+        "exchange.view_habilitation",
+        klass=Habilitation.objects.select_related("api__provider", "consumer"),
+        accept_global_perms=False,
+    )
+    if state in HabilitationState.values:
+        habilitations = habilitations.filter(state=state)
+    return habilitations.order_by("-updated_at", "-pk")
+
+
+def get_habilitation_for_user(user, public_id) -> Habilitation:
+    """A habilitation the person may see; 404 for any other, so that its existence does not leak."""
+    habilitation = (
+        Habilitation.objects.select_related("api__provider", "consumer", "applicant")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if habilitation is None or not user.has_perm("exchange.view_habilitation", habilitation):
+        raise Http404
+    return habilitation
+
+
+def habilitation_consumers_for(user) -> QuerySet[Organisation]:
+    """The organisations a person may apply for: their own memberships."""
+    return Organisation.objects.filter(memberships__user=user).distinct().order_by("name", "siret")
