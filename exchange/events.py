@@ -43,3 +43,4 @@ CREDENTIAL_EXPIRY_WARNED = register(
 CREDENTIAL_ACCESS_GRANTED = register(
     "exchange.credential_access_granted", _("Jeton d'accès délivré à un identifiant"), citizen_visible=False
 )
+GATEWAY_CALL = register("exchange.gateway_call", _("Échange de données par la passerelle"))

@@ -309,6 +309,8 @@ RATE_LIMITS = {
     # Maillage's OpenID provider endpoints for services (token, userinfo, revocation), per client_id
     # and per address (identity/op_views.py).
     "oidc": {"client": "3000/min", "ip": "3000/min"},
+    # The exchange gateway (exchange/gateway.py), per access token and per address.
+    "gateway": {"client": "1200/min", "ip": "3000/min"},
 }
 for _group, _kinds in RATE_LIMITS.items():
     for _kind, _rate in _kinds.items():

@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from exchange import gateway
 from exchange.api import catalogue
 from identity import api_v1 as fs
 from platform_core.api import organisations
@@ -17,6 +18,7 @@ urlpatterns = [
     path(
         "catalogue/apis/<slug:slug>", catalogue.ApiProductDetailApi.as_view(), name="api-catalogue-api-detail"
     ),
+    path("gateway/<slug:api>/<path:path>", gateway.gateway, name="api-gateway"),
     path("journal/", include("protection.api.urls")),
     path("service-providers/", fs.ServiceProviderCollectionApi.as_view(), name="api-service-provider-list"),
     path(

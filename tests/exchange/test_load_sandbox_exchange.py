@@ -130,3 +130,23 @@ def test_prepare_platform_loads_it_when_the_providers_are_configured(monkeypatch
     call_command("prepare_platform", stdout=StringIO())
 
     assert calls[-1] == "load_sandbox_exchange"
+
+
+def test_the_communes_credentials_get_a_secret_kept_in_the_sandbox_file(tmp_path):
+    import json
+    import stat
+
+    from exchange.models import Credential
+    from exchange.services import credential_secret_matches
+
+    load()
+    store_file = tmp_path / "sandbox" / "exchange_credentials.json"
+    assert stat.S_IMODE(store_file.stat().st_mode) == 0o600
+    store = json.loads(store_file.read_text())
+    assert len(store) == 3
+    for entry in store.values():
+        credential = Credential.objects.get(application__client_id=entry["client_id"])
+        assert credential_secret_matches(credential, entry["client_secret"])
+        assert entry["purpose"] == str(credential.habilitation.public_id)
+    load()
+    assert json.loads(store_file.read_text()) == store  # kept while it works

@@ -9,8 +9,10 @@ modules, not over HTTP: the providers need not be up yet. Idempotent: a second r
 every write is journaled (the catalogue by api_product_register, habilitations by their services).
 """
 
+import json
 import os
 from decimal import Decimal
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -19,6 +21,7 @@ from django.db import transaction
 from exchange.models import (
     ApiStatus,
     AuthorizationState,
+    Credential,
     Habilitation,
     HabilitationState,
     LegalBasisNature,
@@ -27,7 +30,14 @@ from exchange.models import (
 )
 from exchange.sandbox_providers.app import APIS, openapi_document, token_from_file
 from exchange.sandbox_providers.data import SCOPES
-from exchange.services import api_product_register, habilitation_create, habilitation_transition
+from exchange.services import (
+    api_product_register,
+    credential_new_secret,
+    credential_secret_matches,
+    habilitation_create,
+    habilitation_transition,
+)
+from platform_core import embedded_db
 from platform_core.models import Organisation
 
 CONSUMER_SIRET = "21690123100011"  # Ville de Lyon (platform_core/sandbox)
@@ -101,8 +111,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--url", default=os.environ.get("SANDBOX_PROVIDERS_URL", ""))
         parser.add_argument("--token-file", default=os.environ.get("SANDBOX_PROVIDERS_TOKEN_FILE", ""))
+        parser.add_argument(
+            "--credentials-file", default=str(embedded_db.var_dir() / "sandbox" / "exchange_credentials.json")
+        )
 
-    def handle(self, *args, url: str, token_file: str, **options):
+    def handle(self, *args, url: str, token_file: str, credentials_file: str, **options):
         if not url:
             raise CommandError("SANDBOX_PROVIDERS_URL (ou --url) est requis.")
         try:
@@ -122,6 +135,8 @@ class Command(BaseCommand):
         }
         if None in (consumer, applicant, instructor) or len(providers) < len(CATALOGUE):
             raise CommandError("Les données de démonstration manquent : lancez load_sandbox d'abord.")
+        store_path = Path(credentials_file)
+        store = json.loads(store_path.read_text(encoding="utf-8")) if store_path.is_file() else {}
         with transaction.atomic():
             for api in APIS:
                 entry = CATALOGUE[api.key]
@@ -130,6 +145,31 @@ class Command(BaseCommand):
                     code__in=[scope_code(api.key, name) for name in entry["scopes"]]
                 )
                 self.habilitate(product, scopes, entry["purpose"], consumer, applicant, instructor)
+                self.sandbox_secret(product, consumer, applicant, store)
+        write_store(store_path, store)
+
+    def sandbox_secret(self, product, consumer, applicant, store: dict) -> None:
+        """The commune's credential for ``product`` gets a secret, kept in the sandbox credentials file
+        (0600) so that the README's curl commands work right after `make run`; kept while it still works."""
+        credential = (
+            Credential.objects.select_related("habilitation")
+            .filter(habilitation__consumer=consumer, habilitation__api=product, revoked_at__isnull=True)
+            .first()
+        )
+        if credential is None:
+            return
+        known = store.get(product.slug) or {}
+        if known.get("client_id") == credential.client_id and credential_secret_matches(
+            credential, known.get("client_secret", "")
+        ):
+            return
+        store[product.slug] = {
+            "client_id": credential.client_id,
+            "client_secret": credential_new_secret(credential, user=applicant),
+            "purpose": str(credential.habilitation.public_id),
+            "recipient": consumer.siret,
+        }
+        self.stdout.write(f"  + identifiant d'accès de {consumer} à {product.slug}")
 
     def register_api(self, api, entry, provider, url: str, token: str):
         product, changed = api_product_register(
@@ -195,3 +235,10 @@ class Command(BaseCommand):
             habilitation = habilitation_transition(habilitation, "submit", user=applicant)
         habilitation_transition(habilitation, "validate", user=instructor, message="")
         self.stdout.write(f"  + habilitation de {consumer} à {product.slug} (validée)")
+
+
+def write_store(path: Path, store: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump(store, handle, indent=2)

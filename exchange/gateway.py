@@ -1,0 +1,256 @@
+"""The exchange gateway, ``/api/v1/gateway/{api}/{path}``: every call is checked against its contract,
+forwarded to the provider, masked to the granted fields and journaled.
+
+In order: the bearer token (client credentials) → its credential (usable, address allowed) → the API
+is the authorization's → the quota → ``recipient`` (the consumer's SIRET or one of the authorization's
+recipients) and ``purpose`` (the authorization's or the habilitation's public id) → the upstream call
+(pooled httpx client, 10 s) → the answer reduced to the fields of the token's scopes. Refusals are
+problem+json and journaled as refused; the person concerned (designated by the pivot identity
+parameters) is journaled by pseudonym, the citizen's own when Maillage knows them.
+"""
+
+import atexit
+import hashlib
+import threading
+import time
+
+import httpx
+from django.http import JsonResponse
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET
+
+from exchange import events
+from exchange.models import ApiProduct, Credential, UpstreamAuth
+from exchange.oauth import address_allowed
+from exchange.services import credential_usable
+from platform_core.api.errors import problem_response
+from platform_core.exceptions import DomainError
+from protection import journal
+from protection.pseudonyms import pseudonym_for
+from protection.ratelimit import client_ip, rate_limited
+
+UPSTREAM_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+# The pivot identity parameters that designate the person a call is about (API Particulier style).
+CONTEXT_PARAMETERS = ("recipient", "purpose", "case_id")
+_client: httpx.Client | None = None
+_lock = threading.Lock()
+
+
+def upstream() -> httpx.Client:
+    """One pooled client per process: connections to providers are reused across calls."""
+    global _client
+    if _client is None:
+        with _lock:
+            if _client is None:
+                _client = httpx.Client(
+                    timeout=UPSTREAM_TIMEOUT,
+                    follow_redirects=False,
+                    limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                )
+                atexit.register(_client.close)  # its pooled connections, closed cleanly
+    return _client
+
+
+class GatewayRefusal(DomainError):
+    code = "gateway-refused"
+    status = 403
+    title = _("Appel refusé par la passerelle")
+
+
+class GatewayUnauthenticated(GatewayRefusal):
+    code = "gateway-unauthenticated"
+    status = 401
+    title = _("Identifiant d'accès absent ou invalide")
+
+
+class GatewayContext(GatewayRefusal):
+    code = "gateway-context"
+    status = 400
+    title = _("Contexte de l'appel invalide")
+    description = _("recipient (SIRET destinataire) et purpose (référence de l'habilitation) sont requis.")
+
+
+class UpstreamFailure(GatewayRefusal):
+    code = "upstream-failure"
+    status = 502
+    title = _("Le fournisseur de données a mal répondu")
+
+
+class UpstreamTimeout(GatewayRefusal):
+    code = "upstream-timeout"
+    status = 504
+    title = _("Le fournisseur de données ne répond pas")
+
+
+def _credential_for(request) -> tuple[Credential, list[str]]:
+    scheme, _space, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise GatewayUnauthenticated(str(_("Envoyez un jeton d'accès (Authorization: Bearer).")))
+    from oauth2_provider.models import AccessToken
+
+    checksum = hashlib.sha256(value.strip().encode()).hexdigest()
+    access = AccessToken.objects.filter(token_checksum=checksum).select_related("application").first()
+    if access is None or access.is_expired():
+        raise GatewayUnauthenticated(str(_("Jeton d'accès inconnu ou expiré.")))
+    credential = (
+        Credential.objects.select_related(
+            "authorization", "habilitation__consumer", "habilitation__api__provider", "application"
+        )
+        .filter(application_id=access.application_id)
+        .first()
+    )
+    if credential is None or not credential_usable(credential):
+        raise GatewayUnauthenticated(str(_("Cet identifiant d'accès n'est pas (ou plus) valide.")))
+    if not address_allowed(credential, client_ip(request)):
+        raise GatewayRefusal(str(_("Cette adresse n'est pas autorisée pour cet identifiant d'accès.")))
+    scopes = sorted(set(access.scope.split()) & set(credential.authorization.scopes))
+    return credential, scopes
+
+
+def _check_context(request, credential: Credential) -> dict:
+    authorization = credential.authorization
+    recipient = request.GET.get("recipient", "").replace(" ", "")
+    purpose = request.GET.get("purpose", "").strip()
+    errors = []
+    if not recipient:
+        errors.append(
+            {"field": "recipient", "code": "required", "message": str(_("SIRET destinataire requis."))}
+        )
+    elif recipient != credential.habilitation.consumer.siret and recipient not in authorization.recipients:
+        errors.append({"field": "recipient", "code": "not_allowed",
+                       "message": str(_("Ce destinataire n'est pas prévu par l'habilitation."))})  # fmt: skip
+    references = {str(authorization.public_id), str(credential.habilitation.public_id)}
+    if not purpose:
+        message = str(_("Référence de l'habilitation requise."))
+        errors.append({"field": "purpose", "code": "required", "message": message})
+    elif purpose not in references:
+        message = str(_("purpose doit être l'identifiant de l'habilitation ou de l'autorisation."))
+        errors.append({"field": "purpose", "code": "not_allowed", "message": message})
+    if errors:
+        raise GatewayContext(str(_("Contexte de l'appel invalide.")), errors=errors)
+    return {"recipient": recipient, "purpose": purpose, "case_id": request.GET.get("case_id", "")[:100]}
+
+
+def person_pseudonym(params) -> object | None:
+    """The pseudonym of the person the call is about: the citizen's own when their pivot identity is
+    known to Maillage (their dashboard then lists the exchange), else one derived from the identity."""
+    from identity.models import CitizenIdentity
+    from identity.pivot import PivotIdentityError, identity_hash, normalise
+
+    if not params.get("nomNaissance"):
+        return None
+    claims = {
+        "family_name": params.get("nomNaissance", ""),
+        "given_name": " ".join(params.getlist("prenoms")),
+        "birthdate": params.get("dateNaissance", ""),
+        "gender": {"M": "male", "F": "female"}.get(params.get("sexe", ""), params.get("sexe", "")),
+        "birthplace": params.get("codeLieuNaissance", ""),
+        "birthcountry": params.get("codePaysNaissance", ""),
+    }
+    try:
+        digest = identity_hash(normalise(claims))
+    except PivotIdentityError:
+        return None
+    citizen = CitizenIdentity.objects.filter(identity_hash=digest).select_related("user").first()
+    return pseudonym_for(str(citizen.user.public_id) if citizen else f"pivot:{digest}")
+
+
+def _upstream_headers(api: ApiProduct, request) -> dict:
+    headers = {"Accept": "application/json", "X-Request-ID": getattr(request, "request_id", "") or ""}
+    if api.upstream_auth == UpstreamAuth.BEARER and api.upstream_secret:
+        headers["Authorization"] = f"Bearer {api.upstream_secret}"
+    elif api.upstream_auth == UpstreamAuth.API_KEY and api.upstream_secret:
+        headers[api.upstream_header or "X-Api-Key"] = api.upstream_secret
+    return headers
+
+
+def _masked(body, fields: set[str]):
+    if isinstance(body, dict):
+        return {key: value for key, value in body.items() if key in fields or key == "id"}
+    return body
+
+
+def _refused(request, error: DomainError, credential=None, api_slug="", started=None):
+    journal.record(
+        events.GATEWAY_CALL.code,
+        actor=credential.application if credential else None,
+        organisation=credential.habilitation.consumer if credential else None,
+        contract=credential.authorization if credential else None,
+        outcome="failure",
+        data={"api": api_slug, "reason": error.code, "status": error.status,
+              "latency_ms": round((time.monotonic() - started) * 1000) if started else 0},
+    )  # fmt: skip
+    return problem_response(request, error.status, error.code, error.detail, errors=error.errors)
+
+
+def _client_of(request) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    return hashlib.sha256(header.encode()).hexdigest()[:32] if header else None
+
+
+def _too_many(request):
+    return problem_response(request, 429, "throttled")
+
+
+@csrf_exempt
+@require_GET
+@rate_limited("gateway", client=_client_of, refusal=_too_many)
+def gateway(request, api: str, path: str = ""):
+    started = time.monotonic()
+    credential = None
+    try:
+        credential, scopes = _credential_for(request)
+        product = credential.habilitation.api
+        if product.slug != api:
+            raise GatewayRefusal(str(_("Cet identifiant d'accès ne donne pas accès à cette API.")))
+        if not scopes:
+            raise GatewayRefusal(str(_("Le jeton ne porte aucun scope de cette habilitation.")))
+        context = _check_context(request, credential)
+        fields = {field for scope in product.scopes.filter(code__in=scopes) for field in scope.fields}
+        query = [
+            (key, item)
+            for key, values in request.GET.lists()
+            if key not in CONTEXT_PARAMETERS
+            for item in values
+        ]
+        url = f"{product.upstream_base_url.rstrip('/')}/{path.lstrip('/')}"
+        try:
+            answer = upstream().get(url, params=query, headers=_upstream_headers(product, request))
+        except httpx.TimeoutException:
+            raise UpstreamTimeout(str(_("Le fournisseur n'a pas répondu dans les 10 secondes."))) from None
+        except httpx.HTTPError:
+            raise UpstreamFailure(str(_("Le fournisseur est injoignable."))) from None
+        if answer.status_code >= 500:
+            detail = _("Le fournisseur a répondu par une erreur (%(status)s).") % {
+                "status": answer.status_code
+            }
+            raise UpstreamFailure(str(detail))
+        try:
+            body = answer.json()
+        except ValueError:
+            raise UpstreamFailure(str(_("Le fournisseur a répondu autre chose que du JSON."))) from None
+    except DomainError as error:
+        return _refused(request, error, credential, api, started)
+    masked = _masked(body, fields) if answer.status_code < 400 else body
+    person = person_pseudonym(request.GET)
+    journal.record(
+        events.GATEWAY_CALL.code,
+        actor=credential.application,
+        organisation=credential.habilitation.consumer,
+        contract=credential.authorization,
+        subject=person,
+        purpose=str(credential.habilitation.title)[:200],
+        outcome="success" if answer.status_code < 400 else "failure",
+        data={
+            "api": product.slug,
+            "status": answer.status_code,
+            "fields": sorted(masked) if isinstance(masked, dict) else [],
+            "recipient": context["recipient"],
+            "case_id": context["case_id"],
+            "latency_ms": round((time.monotonic() - started) * 1000),
+        },
+    )
+    response = JsonResponse(masked, status=answer.status_code, safe=False)
+    response["Cache-Control"] = "no-store"
+    return response

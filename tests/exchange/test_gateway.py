@@ -1,0 +1,206 @@
+"""The gateway over real HTTP: Maillage (Django's client) forwards to the sandbox providers (their own
+gunicorn process) under a validated habilitation, masks the answer to the granted scopes, and journals
+every call, refused ones included."""
+
+import base64
+import http.server
+import socket
+import threading
+from urllib.parse import urlencode
+
+import pytest
+
+from exchange.models import ApiProduct, ApiScope, Credential
+from exchange.services import (
+    credential_new_secret,
+    credential_revoke,
+    habilitation_create,
+    habilitation_transition,
+)
+from protection.models import JournalEntry
+from tests.exchange.conftest import CONTACTS
+from tests.exchange.test_sandbox_providers import TOKEN, base, pivot  # noqa: F401 - the providers' process
+from tests.servers import free_port
+
+pytestmark = pytest.mark.django_db
+QF = "/api/v1/gateway/caf-qf/v1/quotient-familial"
+
+
+@pytest.fixture
+def contract(world, base):  # noqa: F811
+    api = ApiProduct.objects.create(
+        slug="caf-qf", name="Quotient familial", provider=world["provider"], description="QF",
+        upstream_base_url=f"{base}/caf", upstream_auth="bearer", upstream_secret=TOKEN, published=True,
+    )  # fmt: skip
+    qf = ApiScope.objects.create(
+        api=api, code="caf_qf", label="QF", fields=["quotientFamilial", "annee", "mois"]
+    )
+    ApiScope.objects.create(api=api, code="caf_adresse", label="Adresse", fields=["adresse"])
+    habilitation = habilitation_create(
+        applicant=world["applicant"], consumer=world["consumer"], api=api, scopes=[qf], title="Cantine",
+        purpose="Tarif", legal_basis_nature="deliberation", legal_basis_url="https://mairie.example.fr/d.pdf",
+        retention_months=12, contacts=CONTACTS, recipients=["13002526500013"],
+    )  # fmt: skip
+    habilitation_transition(habilitation, "submit", user=world["applicant"])
+    habilitation_transition(habilitation, "validate", user=world["instructor"])
+    credential = Credential.objects.get()
+    secret = credential_new_secret(credential, user=world["applicant"])
+    return {"habilitation": habilitation, "credential": credential, "secret": secret, "world": world}
+
+
+def access_token(client, contract) -> str:
+    basic = base64.b64encode(f"{contract['credential'].client_id}:{contract['secret']}".encode()).decode()
+    answer = client.post(
+        "/api/v1/oauth/token",
+        urlencode({"grant_type": "client_credentials"}),
+        "application/x-www-form-urlencoded",
+        HTTP_AUTHORIZATION=f"Basic {basic}",
+    )
+    assert answer.status_code == 200, answer.content
+    return answer.json()["access_token"]
+
+
+def call(client, contract, token=None, **params):
+    query = {
+        **pivot("angela"),
+        "recipient": contract["world"]["consumer"].siret,
+        "purpose": str(contract["habilitation"].public_id),
+        **params,
+    }
+    query = {k: v for k, v in query.items() if v is not None}
+    token = token or access_token(client, contract)
+    return client.get(QF, query, HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_X_REQUEST_ID="req-gateway-1")
+
+
+def test_a_call_is_forwarded_masked_to_the_granted_fields_and_journaled(client, contract):
+    answer = call(client, contract, case_id="dossier-42")
+
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert body["quotientFamilial"] == 820 and body["mois"] == 10
+    assert "allocataires" not in body and "adresse" not in body  # not granted
+    assert answer["X-Request-ID"] == "req-gateway-1"
+    entry = JournalEntry.objects.get(event_type="exchange.gateway_call")
+    assert entry.outcome == "success" and entry.contract == str(
+        contract["credential"].authorization.public_id
+    )
+    assert entry.data["fields"] == sorted(body) and entry.data["case_id"] == "dossier-42"
+    assert entry.subject and entry.organisation_id == str(contract["world"]["consumer"].public_id)
+    assert "DUBOIS" not in str(entry.data)
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"recipient": None}, "recipient"),
+        ({"recipient": "35600000000048"}, "recipient"),  # not the consumer's, not listed
+        ({"purpose": None}, "purpose"),
+        ({"purpose": "autre-chose"}, "purpose"),
+    ],
+)
+def test_the_context_is_enforced(client, contract, params, field):
+    answer = call(client, contract, **params)
+    assert answer.status_code == 400 and answer["Content-Type"] == "application/problem+json"
+    assert field in {error["field"] for error in answer.json()["errors"]}
+    assert JournalEntry.objects.get(event_type="exchange.gateway_call").outcome == "failure"
+
+
+def test_a_listed_recipient_is_allowed(client, contract):
+    assert call(client, contract, recipient="13002526500013").status_code == 200
+
+
+def test_missing_unknown_expired_and_revoked_credentials_are_refused(client, contract):
+    assert client.get(QF).status_code == 401
+    assert client.get(QF, HTTP_AUTHORIZATION="Bearer inconnu").status_code == 401
+    token = access_token(client, contract)
+    credential_revoke(contract["credential"], user=contract["world"]["instructor"])
+    assert call(client, contract, token=token).status_code == 401  # revocation: the very next call
+    assert JournalEntry.objects.filter(event_type="exchange.gateway_call", outcome="failure").exists()
+
+
+def test_a_revoked_habilitation_stops_the_next_call(client, contract):
+    token = access_token(client, contract)
+    assert call(client, contract, token=token).status_code == 200
+    habilitation_transition(
+        contract["habilitation"], "revoke", user=contract["world"]["instructor"], message="Fin"
+    )
+    assert call(client, contract, token=token).status_code == 401
+
+
+def test_another_api_is_refused(client, contract):
+    token = access_token(client, contract)
+    answer = client.get("/api/v1/gateway/autre-api/v1/x", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert answer.status_code == 403 and answer["Content-Type"] == "application/problem+json"
+
+
+def test_an_unreachable_upstream_is_a_502(client, contract):
+    token = access_token(client, contract)
+    ApiProduct.objects.update(upstream_base_url=f"http://127.0.0.1:{free_port()}/caf")
+    answer = call(client, contract, token=token)
+    assert answer.status_code == 502 and answer.json()["type"].endswith("/upstream-failure")
+
+
+def test_an_answer_that_is_not_json_is_a_502(client, contract):
+    class NotJson(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the standard library's name
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"quotientFamilial": 8')  # cut in the middle
+
+        def log_message(self, *args):
+            pass
+
+    token = access_token(client, contract)
+    server = http.server.HTTPServer(("127.0.0.1", 0), NotJson)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ApiProduct.objects.update(upstream_base_url=f"http://127.0.0.1:{server.server_port}/caf")
+        answer = call(client, contract, token=token)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer.status_code == 502 and answer.json()["type"].endswith("/upstream-failure")
+
+
+def test_a_silent_upstream_is_a_504(client, contract, monkeypatch):
+    import httpx
+
+    from exchange import gateway
+
+    token = access_token(client, contract)
+    with socket.socket() as silent:  # accepts connections (backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        ApiProduct.objects.update(upstream_base_url=f"http://127.0.0.1:{silent.getsockname()[1]}/caf")
+        # The real timeout is 10 s (gateway.UPSTREAM_TIMEOUT); the test's client waits half a second.
+        with httpx.Client(timeout=0.5) as impatient:
+            monkeypatch.setattr(gateway, "_client", impatient)
+            answer = call(client, contract, token=token)
+    assert answer.status_code == 504 and answer.json()["type"].endswith("/upstream-timeout")
+    assert JournalEntry.objects.filter(event_type="exchange.gateway_call", outcome="failure").exists()
+
+
+def test_an_unknown_person_is_the_providers_404(client, contract):
+    answer = call(client, contract, nomNaissance="PERSONNE")
+    assert answer.status_code == 404
+    assert JournalEntry.objects.get(event_type="exchange.gateway_call").outcome == "failure"
+
+
+def test_the_citizen_sees_the_exchange_in_their_history(client, contract, django_user_model):
+    from identity.models import CitizenIdentity
+    from identity.pivot import identity_hash, normalise
+    from identity.sandbox_idp.accounts import CITIZENS, find
+    from protection.selectors import journal_for_person, person_identifier
+
+    claims = find(CITIZENS, "angela").claims
+    user = django_user_model.objects.create_citizen(username="usager-angela")
+    identity = normalise(claims)
+    CitizenIdentity.objects.create(
+        user=user, identity_hash=identity_hash(identity), given_name=identity.given_name,
+        family_name=identity.family_name, birthdate=identity.birthdate, gender=identity.gender,
+        birthplace=identity.birthplace, birthcountry=identity.birthcountry,
+    )  # fmt: skip
+    assert call(client, contract).status_code == 200
+    person = journal_for_person(person_identifier(user))
+    assert person.entries.filter(event_type="exchange.gateway_call").count() == 1
