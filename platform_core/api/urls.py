@@ -3,7 +3,7 @@
 from django.urls import include, path
 
 from exchange import gateway
-from exchange.api import catalogue
+from exchange.api import authorizations, catalogue
 from identity import api_v1 as fs
 from platform_core.api import organisations
 
@@ -19,6 +19,8 @@ urlpatterns = [
         "catalogue/apis/<slug:slug>", catalogue.ApiProductDetailApi.as_view(), name="api-catalogue-api-detail"
     ),
     path("gateway/<slug:api>/<path:path>", gateway.gateway, name="api-gateway"),
+    path("authorizations/active.json", authorizations.active_json, name="api-authorizations-json"),
+    path("authorizations/active.csv", authorizations.active_csv, name="api-authorizations-csv"),
     path("journal/", include("protection.api.urls")),
     path("service-providers/", fs.ServiceProviderCollectionApi.as_view(), name="api-service-provider-list"),
     path(

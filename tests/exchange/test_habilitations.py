@@ -214,3 +214,22 @@ def test_the_admin_shows_only_the_habilitations_one_is_concerned_by(world, clien
     client.force_login(world["stranger"])
     assert mine.title not in client.get("/admin/exchange/habilitation/").content.decode()
     assert client.get(f"/admin/exchange/habilitation/{mine.pk}/change/").status_code in (302, 403, 404)
+
+
+def test_active_authorizations_are_published_as_json_and_csv(world, client):
+    habilitation = draft(world)
+    habilitation_transition(habilitation, "submit", user=world["applicant"])
+    habilitation_transition(habilitation, "validate", user=world["instructor"])
+    draft(world, title="Brouillon jamais validé")
+
+    rows = client.get("/api/v1/authorizations/active.json").json()["authorizations"]
+    assert [(r["siret"], r["api"], r["scopes"]) for r in rows] == [
+        (world["consumer"].siret, "impots", ["dgfip_rfr"])
+    ]
+    assert rows[0]["legal_basis"] == "Délibération — https://mairie.example.fr/deliberation-2026-12.pdf"
+    csv_text = client.get("/api/v1/authorizations/active.csv").content.decode()
+    assert csv_text.splitlines()[0] == "siret,organisation,api,scopes,legal_basis,validated_on,valid_until"
+    assert world["consumer"].siret in csv_text and "contact" not in csv_text.lower()
+
+    habilitation_transition(habilitation, "revoke", user=world["instructor"], message="Fin.")
+    assert client.get("/api/v1/authorizations/active.json").json()["authorizations"] == []
