@@ -17,6 +17,7 @@ from exchange.forms import HabilitationForm, MessageForm, StartForm
 from exchange.models import CONTACT_ROLES, Habilitation, HabilitationState
 from exchange.portal_services import habilitation_attach_legal_basis, legal_basis_file_name
 from exchange.selectors import (
+    gateway_usage,
     get_habilitation_for_user,
     habilitation_consumers_for,
     habilitation_list_for,
@@ -280,6 +281,7 @@ def _detail(request, habilitation: Habilitation, *, status=200, message_form=Non
                 for role in CONTACT_ROLES.ALL
             ],
             "authorization": authorization,
+            "usage": [{**row, "label": USAGE_LABELS[row["window"]]} for row in gateway_usage(habilitation)],
             "changes": [
                 {
                     "change": change,
@@ -299,6 +301,13 @@ def _detail(request, habilitation: Habilitation, *, status=200, message_form=Non
         },
         status=status,
     )
+
+
+USAGE_LABELS = {
+    "10min": _("10 dernières minutes"),
+    "30h": _("30 dernières heures"),
+    "8d": _("8 derniers jours"),
+}
 
 
 @login_required(login_url=SIGN_IN)

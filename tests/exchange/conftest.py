@@ -1,6 +1,7 @@
 """Shared fixtures of the exchange tests: a provider, a consumer and a stranger organisation, one API
 with two scopes, and members in every role."""
 
+import uuid
 from datetime import date
 
 import pytest
@@ -9,6 +10,13 @@ from exchange.models import ApiProduct, ApiScope
 from exchange.services import habilitation_create
 from platform_core.enums import MembershipRole
 from tests.factories import MembershipFactory, OrganisationFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _own_rate_limits(settings):
+    # Every test its own counters: calls from 127.0.0.1 would add up across tests within a minute.
+    settings.RATE_LIMIT_CACHE_PREFIX = f"test-ratelimit-{uuid.uuid4().hex}"
+
 
 CONTACTS = {
     role: {"name": f"Contact {role}", "email": f"{role}@mairie.example.fr"}

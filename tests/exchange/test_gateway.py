@@ -204,3 +204,31 @@ def test_the_citizen_sees_the_exchange_in_their_history(client, contract, django
     assert call(client, contract).status_code == 200
     person = journal_for_person(person_identifier(user))
     assert person.entries.filter(event_type="exchange.gateway_call").count() == 1
+
+
+def test_the_consumer_sees_calls_and_errors_per_period_on_the_habilitation(client, contract):
+    token = access_token(client, contract)
+    assert call(client, contract, token=token).status_code == 200
+    assert call(client, contract, token=token, purpose="autre").status_code == 400
+    old = call(client, contract, token=token)
+    assert old.status_code == 200
+    JournalEntry.objects.filter(
+        pk=JournalEntry.objects.filter(event_type="exchange.gateway_call").latest("id").pk
+    )
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from exchange.selectors import gateway_usage
+
+    usage = {row["window"]: (row["calls"], row["errors"]) for row in gateway_usage(contract["habilitation"])}
+    assert usage == {"10min": (3, 1), "30h": (3, 1), "8d": (3, 1)}
+    later = gateway_usage(contract["habilitation"], now=timezone.now() + timedelta(hours=2))
+    assert {row["window"]: (row["calls"], row["errors"]) for row in later} == {
+        "10min": (0, 0),
+        "30h": (3, 1),
+        "8d": (3, 1),
+    }
+    client.force_login(contract["world"]["applicant"])
+    page = client.get(f"/habilitations/{contract['habilitation'].public_id}/").content.decode()
+    assert "Appels à la passerelle" in page and "10 dernières minutes" in page
