@@ -90,16 +90,20 @@ def _credential_for(request) -> tuple[Credential, list[str]]:
     from oauth2_provider.models import AccessToken
 
     checksum = hashlib.sha256(value.strip().encode()).hexdigest()
-    access = AccessToken.objects.filter(token_checksum=checksum).select_related("application").first()
-    if access is None or access.is_expired():
-        raise GatewayUnauthenticated(str(_("Jeton d'accès inconnu ou expiré.")))
-    credential = (
-        Credential.objects.select_related(
-            "authorization", "habilitation__consumer", "habilitation__api__provider", "application"
+    # The token and the credential it was issued to, with what the checks below read, in one query.
+    credential_path = "application__exchange_credential"
+    access = (
+        AccessToken.objects.filter(token_checksum=checksum)
+        .select_related(
+            f"{credential_path}__authorization",
+            f"{credential_path}__habilitation__consumer",
+            f"{credential_path}__habilitation__api__provider",
         )
-        .filter(application_id=access.application_id)
         .first()
     )
+    if access is None or access.is_expired():
+        raise GatewayUnauthenticated(str(_("Jeton d'accès inconnu ou expiré.")))
+    credential = getattr(access.application, "exchange_credential", None)
     if credential is None or not credential_usable(credential):
         raise GatewayUnauthenticated(str(_("Cet identifiant d'accès n'est pas (ou plus) valide.")))
     if not address_allowed(credential, client_ip(request)):

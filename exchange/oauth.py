@@ -7,11 +7,8 @@ while it is usable (not revoked, not expired, its authorization active) and from
 the scopes it may get are its authorization's.
 """
 
-import base64
-import binascii
 import ipaddress
 from types import SimpleNamespace
-from urllib.parse import unquote_plus
 
 from exchange import events
 from exchange.models import Credential
@@ -46,11 +43,7 @@ class ExchangeValidator(op.MaillageValidator):
         """(client_id, secret) from HTTP Basic, or else from the body."""
         basic = self._extract_basic_auth(request)
         if basic:
-            try:
-                client_id, secret = base64.b64decode(basic).decode().split(":", 1)
-            except (ValueError, binascii.Error, UnicodeDecodeError):
-                return None
-            return unquote_plus(client_id), unquote_plus(secret)
+            return op.basic_credentials(basic)
         client_id, secret = getattr(request, "client_id", None), getattr(request, "client_secret", None)
         return (client_id, secret) if client_id and secret else None
 

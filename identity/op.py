@@ -11,12 +11,15 @@ extended where FranceConnect v2 asks more of it.
 - Every token issued, replay and revocation is journaled in the transaction that writes it.
 """
 
+import base64
+import binascii
 import hashlib
 import json
 import logging
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote_plus
 
 from django.conf import settings
 from django.core.cache import cache
@@ -46,6 +49,15 @@ ASSERTION_MAX_AGE = 300  # seconds a client assertion may live
 
 def issuer() -> str:
     return f"{settings.PUBLIC_URL}/api/v2"
+
+
+def basic_credentials(encoded: str) -> tuple[str, str] | None:
+    """(client_id, secret) of an HTTP Basic value (RFC 6749 §2.3.1: each form-urlencoded), or None."""
+    try:
+        client_id, secret = base64.b64decode(encoded, validate=True).decode().split(":", 1)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    return unquote_plus(client_id), unquote_plus(secret)
 
 
 def code_hash(code: str) -> str:

@@ -11,13 +11,11 @@ to an unregistered address); any other error goes back to the FS as ``error``/``
 with its ``state`` (OpenID Connect Core §3.1.2.6).
 """
 
-import base64
 import hashlib
 import json
 import logging
 import secrets
 import time
-from urllib.parse import unquote_plus
 
 from django.conf import settings
 from django.db import transaction
@@ -291,11 +289,16 @@ def _refuse(service, redirect_uri, error, description, state):
     return _error_redirect(redirect_uri, error, description, state)
 
 
-def _session_provider(request, service: ServiceProvider, acr: str) -> IdentityProvider | None:
-    """The FI of the person's current Maillage session when it can serve this request, else None."""
+def _signed_in(request) -> dict:
+    """How the person signed in to Maillage (identity/views.callback): FI, when, acr, amr."""
     from identity.views import SIGNED_IN_WITH
 
-    signed_in = request.session.get(SIGNED_IN_WITH) or {}
+    return request.session.get(SIGNED_IN_WITH) or {}
+
+
+def _session_provider(request, service: ServiceProvider, acr: str) -> IdentityProvider | None:
+    """The FI of the person's current Maillage session when it can serve this request, else None."""
+    signed_in = _signed_in(request)
     if not request.user.is_authenticated or not signed_in.get("fi"):
         return None
     if signed_in.get("at", 0) < time.time() - settings.SESSION_COOKIE_AGE:
@@ -305,18 +308,12 @@ def _session_provider(request, service: ServiceProvider, acr: str) -> IdentityPr
 
 def _authenticated_within(request, max_age: int | None) -> bool:
     """OIDC max_age: the person authenticated with their FI at most ``max_age`` seconds ago."""
-    from identity.views import SIGNED_IN_WITH
-
-    if max_age is None:
-        return True
-    return (request.session.get(SIGNED_IN_WITH) or {}).get("at", 0) >= time.time() - max_age
+    return max_age is None or _signed_in(request).get("at", 0) >= time.time() - max_age
 
 
 def _session_level(request, provider: IdentityProvider) -> str:
     """The eIDAS level the person's FI actually vouched for at sign-in (its acr claim)."""
-    from identity.views import SIGNED_IN_WITH
-
-    return (request.session.get(SIGNED_IN_WITH) or {}).get("acr") or provider.eidas_level
+    return _signed_in(request).get("acr") or provider.eidas_level
 
 
 def _next_step(request, service, interaction, entry):
@@ -438,9 +435,7 @@ def _drop(request, interaction):
 
 
 def _issue_code(request, service, provider, entry, interaction, claim_names, consent_needed, subject):
-    from identity.views import SIGNED_IN_WITH
-
-    signed_in = request.session.get(SIGNED_IN_WITH) or {}
+    signed_in = _signed_in(request)
     acr = _session_level(request, provider)
     credentials = dict(entry["credentials"])
     credentials["maillage"] = {
@@ -490,10 +485,8 @@ def _client_of(request) -> str | None:
     """The client_id a token-endpoint request claims (Basic or body), for its rate-limit counter."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if header.startswith("Basic "):
-        try:
-            return unquote_plus(base64.b64decode(header[6:]).decode().split(":", 1)[0])[:100] or None
-        except (ValueError, UnicodeDecodeError):
-            return None
+        client_id, _secret = op.basic_credentials(header[6:]) or ("", "")
+        return client_id[:100] or None
     return request.POST.get("client_id", "")[:100] or None
 
 

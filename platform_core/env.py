@@ -86,13 +86,14 @@ def env_secret(name: str, *, generate_into: Path | None = None, min_length: int 
         except OSError as error:
             raise ConfigurationError(f"{name}_FILE", f"cannot read {file_name!r}: {error.strerror}") from None
     if value is None and generate_into is not None:
-        value = _generated_secret(generate_into / name.lower())
+        value = generated_secret(generate_into / name.lower())
     if value is not None and len(value) < min_length:
         raise ConfigurationError(name, f"must be at least {min_length} characters long")
     return value
 
 
-def _generated_secret(path: Path, make=lambda: secrets.token_urlsafe(64)) -> str:
+def generated_secret(path: Path, make=lambda: secrets.token_urlsafe(64)) -> str:
+    """The secret kept in ``path``, created once (mode 0600 from the start) when missing."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         # O_EXCL: when web, worker and beat start together only one of them writes.
@@ -116,7 +117,7 @@ def env_keyring(
     """
     value = env_secret(name)
     if value is None:
-        value = _generated_secret(
+        value = generated_secret(
             generate_into / name.lower(),
             lambda: f"{prefix}1:{base64.b64encode(secrets.token_bytes(key_bytes)).decode()}",
         )

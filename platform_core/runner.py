@@ -6,7 +6,6 @@ in var/ and the sandbox data, and starts in seconds.
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import time
 from pathlib import Path
 
 from platform_core import embedded_db
+from platform_core.env import generated_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -30,41 +30,17 @@ def manage(*args: str) -> None:
 
 def sandbox_idp_clients(sandbox_dir: Path, public_url: str) -> str:
     """SANDBOX_IDP_CLIENTS for the sandbox provider: Maillage itself, with a secret kept in var/."""
-    secret_file = sandbox_dir / "idp_client_secret"
-    if not secret_file.exists():
-        secret_file.write_text(secrets.token_urlsafe(32))
-        secret_file.chmod(0o600)
+    secret = generated_secret(sandbox_dir / "idp_client_secret")
     public_url = public_url.rstrip("/")
     return json.dumps(
         {
             "maillage": {
-                "secret": secret_file.read_text().strip(),
+                "secret": secret,
                 "redirect_uris": [f"{public_url}/identite/fi/callback"],
                 "post_logout_redirect_uris": [f"{public_url}/identite/fi/deconnexion"],
             }
         }
     )
-
-
-def sandbox_fs_client_secret(path: Path) -> None:
-    """The demo service provider's client secret, created once (0600 from the start) and kept across runs."""
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as secret_file:
-        secret_file.write(secrets.token_urlsafe(32))
-
-
-def sandbox_providers_token(path: Path) -> None:
-    """The bearer token Maillage presents to the sandbox data providers, created once (0600 from the start)
-    and kept across runs: the catalogue registered with it stays valid."""
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as token_file:
-        token_file.write(secrets.token_urlsafe(32))
 
 
 def main() -> int:
@@ -104,7 +80,7 @@ def main() -> int:
     fs_port = os.environ.get("SANDBOX_FS_PORT", "8002")
     os.environ.setdefault("SANDBOX_FS_PUBLIC_URL", f"http://127.0.0.1:{fs_port}")
     os.environ.setdefault("SANDBOX_FS_CLIENT_SECRET_FILE", str(sandbox_dir / "demo_fs_client_secret"))
-    sandbox_fs_client_secret(Path(os.environ["SANDBOX_FS_CLIENT_SECRET_FILE"]))
+    generated_secret(Path(os.environ["SANDBOX_FS_CLIENT_SECRET_FILE"]))
     demo_fs_environment = {  # its own variables (identity/sandbox_fs/app.py), unless they are set
         "DEMO_FS_ISSUER": f"{os.environ['PUBLIC_URL'].rstrip('/')}/api/v2",
         "DEMO_FS_PUBLIC_URL": os.environ["SANDBOX_FS_PUBLIC_URL"],
@@ -117,7 +93,7 @@ def main() -> int:
     providers_port = os.environ.get("SANDBOX_PROVIDERS_PORT", "8003")
     os.environ.setdefault("SANDBOX_PROVIDERS_URL", f"http://127.0.0.1:{providers_port}")
     os.environ.setdefault("SANDBOX_PROVIDERS_TOKEN_FILE", str(sandbox_dir / "providers_token"))
-    sandbox_providers_token(Path(os.environ["SANDBOX_PROVIDERS_TOKEN_FILE"]))
+    generated_secret(Path(os.environ["SANDBOX_PROVIDERS_TOKEN_FILE"]))
 
     step("Migrations, static files, sandbox data")
     manage("prepare_platform")

@@ -18,7 +18,7 @@ from drf_spectacular.validation import validate_schema
 from exchange.sandbox_providers.app import application_from_env
 from exchange.sandbox_providers.data import SCOPES
 from identity.sandbox_idp.accounts import CITIZENS, accounts_of, find
-from platform_core.runner import sandbox_providers_token
+from platform_core.env import generated_secret
 from tests.servers import free_port
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -474,9 +474,9 @@ def test_other_paths_and_methods_are_json_errors(client):
 def test_the_runner_creates_the_token_once_and_private(tmp_path):
     path = tmp_path / "sandbox" / "providers_token"
 
-    sandbox_providers_token(path)
+    generated_secret(path)
     first = path.read_text()
-    sandbox_providers_token(path)
+    generated_secret(path)
 
     assert len(first) >= 43 and re.fullmatch(r"[A-Za-z0-9_-]+", first)
     assert path.read_text() == first

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from identity.sandbox_idp.accounts import CITIZENS
-from platform_core.runner import sandbox_fs_client_secret
+from platform_core.env import generated_secret
 from tests.identity.conftest import CLIENT_ID, POST_LOGOUT, REDIRECT, SECRET, SandboxIdp
 from tests.servers import free_port
 
@@ -388,9 +388,9 @@ def test_an_untrustworthy_answer_gives_a_readable_502_page_and_no_session(jwt_fs
 def test_the_runner_creates_the_client_secret_once_and_private(tmp_path):
     path = tmp_path / "sandbox" / "demo_fs_client_secret"
 
-    sandbox_fs_client_secret(path)
+    generated_secret(path)
     first = path.read_text()
-    sandbox_fs_client_secret(path)
+    generated_secret(path)
 
     assert len(first) >= 43 and re.fullmatch(r"[A-Za-z0-9_-]+", first)
     assert path.read_text() == first
