@@ -160,8 +160,8 @@ def person_pseudonym(params) -> object | None:
     return pseudonym_for(str(citizen.user.public_id) if citizen else f"pivot:{digest}")
 
 
-def _upstream_headers(api: ApiProduct, request) -> dict:
-    headers = {"Accept": "application/json", "X-Request-ID": getattr(request, "request_id", "") or ""}
+def _upstream_headers(api: ApiProduct, request_id: str) -> dict:
+    headers = {"Accept": "application/json", "X-Request-ID": request_id}
     if api.upstream_auth == UpstreamAuth.BEARER and api.upstream_secret:
         headers["Authorization"] = f"Bearer {api.upstream_secret}"
     elif api.upstream_auth == UpstreamAuth.API_KEY and api.upstream_secret:
@@ -197,6 +197,67 @@ def _too_many(request):
     return problem_response(request, 429, "throttled")
 
 
+def granted_fields(product: ApiProduct, scopes: list[str]) -> set[str]:
+    return {field for scope in product.scopes.filter(code__in=scopes) for field in scope.fields}
+
+
+def forward(product: ApiProduct, path: str, query: list[tuple[str, str]], request_id: str = ""):
+    """One call to the provider with the pooled client: ``(status, JSON body)``; upstream faults
+    (unreachable, silent for 10 s, 5xx, not JSON) raise UpstreamFailure or UpstreamTimeout."""
+    url = f"{product.upstream_base_url.rstrip('/')}/{path.lstrip('/')}"
+    headers = _upstream_headers(product, request_id)
+    try:
+        answer = upstream().get(url, params=query, headers=headers)
+    except httpx.TimeoutException:
+        raise UpstreamTimeout(str(_("Le fournisseur n'a pas répondu dans les 10 secondes."))) from None
+    except httpx.HTTPError:
+        raise UpstreamFailure(str(_("Le fournisseur est injoignable."))) from None
+    if answer.status_code >= 500:
+        detail = _("Le fournisseur a répondu par une erreur (%(status)s).") % {"status": answer.status_code}
+        raise UpstreamFailure(str(detail))
+    try:
+        return answer.status_code, answer.json()
+    except ValueError:
+        raise UpstreamFailure(str(_("Le fournisseur a répondu autre chose que du JSON."))) from None
+
+
+def answer_for(status: int, body, fields: set[str]):
+    """What the consumer receives: a success reduced to the granted fields; an error as it came."""
+    return _masked(body, fields) if status < 400 else body
+
+
+def journal_exchange(
+    credential: Credential,
+    *,
+    person,
+    status: int,
+    answer,
+    context: dict,
+    latency_ms: int,
+    api: str,
+    extra: dict | None = None,
+) -> None:
+    """The exchange, journaled for the person it was about (their dashboard lists it)."""
+    journal.record(
+        events.GATEWAY_CALL.code,
+        actor=credential.application,
+        organisation=credential.habilitation.consumer,
+        contract=credential.authorization,
+        subject=person,
+        purpose=str(credential.habilitation.title)[:200],
+        outcome="success" if status < 400 else "failure",
+        data={
+            "api": api,
+            "status": status,
+            "fields": sorted(answer) if status < 400 and isinstance(answer, dict) else [],
+            "recipient": context["recipient"],
+            "case_id": context["case_id"],
+            "latency_ms": latency_ms,
+            **(extra or {}),
+        },
+    )  # fmt: skip
+
+
 @csrf_exempt
 @require_GET
 @rate_limited("gateway", client=_client_of, refusal=_too_many)
@@ -211,50 +272,25 @@ def gateway(request, api: str, path: str = ""):
         if not scopes:
             raise GatewayRefusal(str(_("Le jeton ne porte aucun scope de cette habilitation.")))
         context = _check_context(request, credential)
-        fields = {field for scope in product.scopes.filter(code__in=scopes) for field in scope.fields}
         query = [
             (key, item)
             for key, values in request.GET.lists()
             if key not in CONTEXT_PARAMETERS
             for item in values
         ]
-        url = f"{product.upstream_base_url.rstrip('/')}/{path.lstrip('/')}"
-        try:
-            answer = upstream().get(url, params=query, headers=_upstream_headers(product, request))
-        except httpx.TimeoutException:
-            raise UpstreamTimeout(str(_("Le fournisseur n'a pas répondu dans les 10 secondes."))) from None
-        except httpx.HTTPError:
-            raise UpstreamFailure(str(_("Le fournisseur est injoignable."))) from None
-        if answer.status_code >= 500:
-            detail = _("Le fournisseur a répondu par une erreur (%(status)s).") % {
-                "status": answer.status_code
-            }
-            raise UpstreamFailure(str(detail))
-        try:
-            body = answer.json()
-        except ValueError:
-            raise UpstreamFailure(str(_("Le fournisseur a répondu autre chose que du JSON."))) from None
+        status, body = forward(product, path, query, getattr(request, "request_id", "") or "")
     except DomainError as error:
         return _refused(request, error, credential, api, started)
-    masked = _masked(body, fields) if answer.status_code < 400 else body
-    person = person_pseudonym(request.GET)
-    journal.record(
-        events.GATEWAY_CALL.code,
-        actor=credential.application,
-        organisation=credential.habilitation.consumer,
-        contract=credential.authorization,
-        subject=person,
-        purpose=str(credential.habilitation.title)[:200],
-        outcome="success" if answer.status_code < 400 else "failure",
-        data={
-            "api": product.slug,
-            "status": answer.status_code,
-            "fields": sorted(masked) if isinstance(masked, dict) else [],
-            "recipient": context["recipient"],
-            "case_id": context["case_id"],
-            "latency_ms": round((time.monotonic() - started) * 1000),
-        },
+    answer = answer_for(status, body, granted_fields(product, scopes))
+    journal_exchange(
+        credential,
+        person=person_pseudonym(request.GET),
+        status=status,
+        answer=answer,
+        context=context,
+        latency_ms=round((time.monotonic() - started) * 1000),
+        api=product.slug,
     )
-    response = JsonResponse(masked, status=answer.status_code, safe=False)
+    response = JsonResponse(answer, status=status, safe=False)
     response["Cache-Control"] = "no-store"
     return response
