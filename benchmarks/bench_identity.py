@@ -49,16 +49,27 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import psutil
 
-from benchmarks.support import BASE_DIR, bench_database_url, free_port, gunicorn, manage, platform_env
+from benchmarks.support import (
+    BASE_DIR,
+    CpuMeter,
+    bench_database_url,
+    command_all,
+    free_port,
+    gunicorn,
+    manage,
+    percentile,
+    pids,
+    platform_env,
+    run_and_report,
+    serving,
+)
 
 ROUNDS = int(os.environ.get("BENCH_IDENTITY_ROUNDS", "3"))
 PER_ROUND = 600  # requests per side and round, shared by the clients (codes live 30 s: ≥ 20 tokens/s)
@@ -230,11 +241,6 @@ class _Minter:
         return mint_codes(count, service, provider, users)
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, int(round(len(ordered) * fraction)) - 1))]
-
-
 def _timed(out: list, send) -> httpx.Response | None:
     """``send()``, its duration and outcome appended to ``out``: (seconds, None) or (seconds, error)."""
     begun = time.perf_counter()
@@ -317,13 +323,7 @@ def _client_worker(index: int, threads: int) -> None:
         else:
             loop = userinfo_loop if command == "userinfo" else bare_loop
             targets = [(loop, (n, per_thread[n], outs[n])) for n in range(threads)]
-        running = [threading.Thread(target=target, args=arguments) for target, arguments in targets]
-        for thread in running:
-            thread.start()
-        for thread in running:
-            thread.join()
-        elapsed = time.monotonic() - started
-        print(json.dumps({"elapsed": elapsed, "results": [item for out in outs for item in out]}), flush=True)
+        run_and_report(started, targets, outs)
 
 
 # --- the parent ----------------------------------------------------------------------------------------
@@ -338,79 +338,6 @@ def _start(environment: dict, *args: str) -> subprocess.Popen:
     )  # fmt: skip
     _PROCESSES.append(process)
     return process
-
-
-def _command(processes: list[subprocess.Popen], command: str, during=None) -> list[dict]:
-    """Send ``command`` to every client, start them together once all are ready, collect their JSON."""
-    for process in processes:
-        process.stdin.write(command + "\n")
-        process.stdin.flush()
-    for process in processes:
-        if process.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"a benchmark client failed to prepare {command!r}")
-    for process in processes:
-        process.stdin.write("go\n")
-        process.stdin.flush()
-    if during is not None:
-        during()
-    results = []
-    for process in processes:
-        line = process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"a benchmark client died during {command!r}")
-        results.append(json.loads(line))
-    return results
-
-
-class CpuMeter:
-    """CPU seconds of groups of processes between two samples, and of the whole machine. Groups are
-    listed again at each sample (PostgreSQL forks a backend per connection)."""
-
-    def __init__(self, groups: dict):
-        self.groups = groups  # name: () -> pids
-
-    @staticmethod
-    def _times(pids: list[int]) -> dict[int, float]:
-        found = {}
-        for pid in pids:
-            try:
-                times = psutil.Process(pid).cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            found[pid] = times.user + times.system
-        return found
-
-    def sample(self) -> dict:
-        machine = psutil.cpu_times()
-        busy = machine.user + machine.system + machine.nice + machine.irq + machine.softirq + machine.steal
-        return {
-            "groups": {name: self._times(pids()) for name, pids in self.groups.items()},
-            "busy": busy,
-            "wall": time.monotonic(),
-        }
-
-    @staticmethod
-    def used(before: dict, after: dict) -> tuple[float, dict[str, float]]:
-        """(wall seconds, {group: CPU seconds}) between two samples, "other processes" included."""
-        used = {}
-        for name, times in after["groups"].items():
-            earlier = before["groups"].get(name, {})
-            used[name] = sum(seconds - earlier.get(pid, 0.0) for pid, seconds in times.items())
-        used["other processes"] = max(0.0, after["busy"] - before["busy"] - sum(used.values()))
-        return after["wall"] - before["wall"], used
-
-
-def _pids(match) -> list[int]:
-    return [
-        p.pid
-        for p in psutil.process_iter(["name", "cmdline"])
-        if match(p.info["name"] or "", p.info["cmdline"] or [])
-    ]
-
-
-def _serving(port: int) -> list[int]:
-    """The gunicorn master and workers bound to ``port`` (they share its command line)."""
-    return _pids(lambda _name, cmdline: f"127.0.0.1:{port}" in cmdline and "--bind" in cmdline)
 
 
 def run() -> None:
@@ -459,10 +386,10 @@ def run() -> None:
                        for n in range(config["processes"])]  # fmt: skip
             client_pids = [client.pid for client in clients]
             meter = CpuMeter({
-                MAILLAGE: lambda: _serving(maillage_port),
-                "sandbox FI (gunicorn)": lambda: _serving(idp_port),
-                POSTGRES: lambda: _pids(lambda name, _: name in {"postgres", "postmaster"}),
-                "Redis": lambda: _pids(lambda name, _: name.startswith("redis-server")),
+                MAILLAGE: lambda: serving(maillage_port),
+                "sandbox FI (gunicorn)": lambda: serving(idp_port),
+                POSTGRES: lambda: pids(lambda name, _: name in {"postgres", "postmaster"}),
+                "Redis": lambda: pids(lambda name, _: name.startswith("redis-server")),
                 "load generator (httpx clients)": lambda: client_pids,
             })  # fmt: skip
             samples = []
@@ -473,7 +400,7 @@ def run() -> None:
                 time.sleep(config["seconds"])
                 samples.append(meter.sample())
 
-            journeys = _command(clients, f"journeys {config['warmup']} {config['seconds']}", sample_window)
+            journeys = command_all(clients, f"journeys {config['warmup']} {config['seconds']}", sample_window)
             api: dict[str, list[dict]] = {"token": [], "userinfo": [], "bare": []}
             signed_in = any(error is None for result in journeys for *_times, error in result["results"])
             for _ in range(ROUNDS if signed_in else 0):  # codes are minted for the citizens journeys created
@@ -494,7 +421,9 @@ def run() -> None:
 def _api_round(clients: list[subprocess.Popen], side: str, meter: CpuMeter) -> dict:
     """One round of one side; CPU sampled once the clients are off (codes minted before) and at the end."""
     samples = []
-    results = _command(clients, f"{side} {PER_ROUND // len(clients)}", lambda: samples.append(meter.sample()))
+    results = command_all(
+        clients, f"{side} {PER_ROUND // len(clients)}", lambda: samples.append(meter.sample())
+    )
     samples.append(meter.sample())
     return {**_summarise_round(results), "cpu": CpuMeter.used(*samples)[1]}
 
@@ -523,7 +452,7 @@ def _report(config, threads_per_process, journeys, samples, api, redis) -> None:
     if done:
         print(f"| authorize → FI → callback → consent → token → userinfo | {len(done)} | "
               f"{len(done) / seconds:.1f} | {statistics.median(done) * 1000:.0f} | "
-              f"{_percentile(done, 0.95) * 1000:.0f} | {sum(failures.values())} |")  # fmt: skip
+              f"{percentile(done, 0.95) * 1000:.0f} | {sum(failures.values())} |")  # fmt: skip
     else:
         print(f"| (none completed) | 0 | 0 | — | — | {sum(failures.values())} |")
     print(f"\ntarget ≥ 100 journeys/s: {'met' if len(done) / seconds >= 100 else 'missed'}")
@@ -563,7 +492,7 @@ def _report(config, threads_per_process, journeys, samples, api, redis) -> None:
         durations = durations or [float("nan")]
         cpu = [sum(r["cpu"][group] for r in rounds) / requests * 1000 for group in (MAILLAGE, POSTGRES)]
         print(f"| {name} | {per_round} | {rates[side]:.0f} | {statistics.median(durations) * 1000:.1f} | "
-              f"{_percentile(durations, 0.95) * 1000:.1f} | {sum(failed.values())} | "
+              f"{percentile(durations, 0.95) * 1000:.1f} | {sum(failed.values())} | "
               f"{cpu[0]:.1f}, {cpu[1]:.1f} |")  # fmt: skip
     print()
     for side in ("token", "userinfo"):

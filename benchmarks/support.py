@@ -1,16 +1,19 @@
 """Shared helpers: a throwaway benchmark database, servers on loopback, timing."""
 
+import json
 import os
 import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+import psutil
 import psycopg
 from psycopg import sql
 
@@ -70,14 +73,16 @@ def manage(environment: dict, *args: str) -> None:
 
 @contextmanager
 def gunicorn(app: str, environment: dict, probe: str = "/", workers: int = 1, threads: int = 1,
-             port: int | None = None):  # fmt: skip
-    """``app`` on loopback until the block ends: sync workers, or gthread ones when ``threads`` > 1."""
+             port: int | None = None, options: list[str] = (), stdout=None):  # fmt: skip
+    """``app`` on loopback until the block ends: sync workers, or gthread ones when ``threads`` > 1;
+    ``options`` go first on gunicorn's command line (``--config python:platform_core.gunicorn_conf``),
+    ``stdout`` receives what it writes there (its access log, with that configuration)."""
     port = port or free_port()
     threading = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []
     process = subprocess.Popen(  # noqa: S603
-        [str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers), *threading,
-         "--log-level", "warning"],
-        cwd=BASE_DIR, env=environment,
+        [str(BIN / "gunicorn"), *options, app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         *threading, "--log-level", "warning"],
+        cwd=BASE_DIR, env=environment, stdout=stdout,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -113,3 +118,93 @@ def summary(durations: list[float]) -> dict:
         "p95_ms": ordered[int(len(ordered) * 0.95) - 1] * 1000,
         "rps": len(ordered) / sum(ordered),
     }
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, int(round(len(ordered) * fraction)) - 1))]
+
+
+class CpuMeter:
+    """CPU seconds of groups of processes between two samples, and of the whole machine. Groups are
+    listed again at each sample (PostgreSQL forks a backend per connection)."""
+
+    def __init__(self, groups: dict):
+        self.groups = groups  # name: () -> pids
+
+    @staticmethod
+    def _times(pids: list[int]) -> dict[int, float]:
+        found = {}
+        for pid in pids:
+            try:
+                times = psutil.Process(pid).cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            found[pid] = times.user + times.system
+        return found
+
+    def sample(self) -> dict:
+        machine = psutil.cpu_times()
+        busy = machine.user + machine.system + machine.nice + machine.irq + machine.softirq + machine.steal
+        return {
+            "groups": {name: self._times(pids()) for name, pids in self.groups.items()},
+            "busy": busy,
+            "wall": time.monotonic(),
+        }
+
+    @staticmethod
+    def used(before: dict, after: dict) -> tuple[float, dict[str, float]]:
+        """(wall seconds, {group: CPU seconds}) between two samples, "other processes" included."""
+        used = {}
+        for name, times in after["groups"].items():
+            earlier = before["groups"].get(name, {})
+            used[name] = sum(seconds - earlier.get(pid, 0.0) for pid, seconds in times.items())
+        used["other processes"] = max(0.0, after["busy"] - before["busy"] - sum(used.values()))
+        return after["wall"] - before["wall"], used
+
+
+def pids(match) -> list[int]:
+    return [
+        p.pid
+        for p in psutil.process_iter(["name", "cmdline"])
+        if match(p.info["name"] or "", p.info["cmdline"] or [])
+    ]
+
+
+def serving(port: int) -> list[int]:
+    """The gunicorn master and workers bound to ``port`` (they share its command line)."""
+    return pids(lambda _name, cmdline: f"127.0.0.1:{port}" in cmdline and "--bind" in cmdline)
+
+
+def command_all(processes: list[subprocess.Popen], command: str, during=None) -> list[dict]:
+    """Send ``command`` to every client, start them together once all are ready, collect their JSON."""
+    for process in processes:
+        process.stdin.write(command + "\n")
+        process.stdin.flush()
+    for process in processes:
+        if process.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"a benchmark client failed to prepare {command!r}")
+    for process in processes:
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    if during is not None:
+        during()
+    results = []
+    for process in processes:
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"a benchmark client died during {command!r}")
+        results.append(json.loads(line))
+    return results
+
+
+def run_and_report(started: float, targets: list[tuple], outs: list[list]) -> None:
+    """A client process's command: ``targets`` (function, arguments) run in threads; once all are done,
+    the time since ``started`` and every thread's results on one JSON line, as command_all reads it."""
+    running = [threading.Thread(target=target, args=arguments) for target, arguments in targets]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join()
+    elapsed = time.monotonic() - started
+    print(json.dumps({"elapsed": elapsed, "results": [item for out in outs for item in out]}), flush=True)
