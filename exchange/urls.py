@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from exchange.views import catalogue, habilitations
+from exchange.views import catalogue, credentials, habilitations
 
 app_name = "exchange"
 
@@ -30,5 +30,18 @@ urlpatterns = [
         "habilitations/<uuid:public_id>/fondement-juridique.pdf",
         habilitations.habilitation_legal_basis,
         name="habilitation-legal-basis",
+    ),
+    path("identifiants/", credentials.credential_list, name="credential-list"),
+    path("identifiants/<uuid:public_id>/", credentials.credential_detail, name="credential-detail"),
+    path("identifiants/<uuid:public_id>/secret/", credentials.credential_rotate, name="credential-rotate"),
+    path(
+        "identifiants/<uuid:public_id>/revocation/",
+        credentials.credential_revoke_view,
+        name="credential-revoke",
+    ),
+    path(
+        "identifiants/<uuid:public_id>/adresses/",
+        credentials.credential_allowlist,
+        name="credential-allowlist",
     ),
 ]

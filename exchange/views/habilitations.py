@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from exchange.forms import HabilitationForm, MessageForm, StartForm
-from exchange.models import CONTACT_ROLES, Habilitation, HabilitationState
+from exchange.models import CONTACT_ROLES, Credential, Habilitation, HabilitationState
 from exchange.portal_services import habilitation_attach_legal_basis, legal_basis_file_name
 from exchange.selectors import (
     gateway_usage,
@@ -282,6 +282,9 @@ def _detail(request, habilitation: Habilitation, *, status=200, message_form=Non
             ],
             "authorization": authorization,
             "usage": [{**row, "label": USAGE_LABELS[row["window"]]} for row in gateway_usage(habilitation)],
+            "credential": Credential.objects.filter(habilitation=habilitation).first()
+            if can_change
+            else None,
             "changes": [
                 {
                     "change": change,
