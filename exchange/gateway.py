@@ -64,6 +64,15 @@ class GatewayUnauthenticated(GatewayRefusal):
     title = _("Identifiant d'accès absent ou invalide")
 
 
+class CitizenToken(GatewayUnauthenticated):
+    """The bearer token is a person's, issued to a service provider at sign-in ("dites-le-nous une fois",
+    exchange/citizen.py), not a consumer credential's."""
+
+    def __init__(self, access):
+        super().__init__(str(_("Ce jeton n'est pas celui d'un identifiant d'accès.")))
+        self.access = access
+
+
 class GatewayContext(GatewayRefusal):
     code = "gateway-context"
     status = 400
@@ -104,6 +113,8 @@ def _credential_for(request) -> tuple[Credential, list[str]]:
     if access is None or access.is_expired():
         raise GatewayUnauthenticated(str(_("Jeton d'accès inconnu ou expiré.")))
     credential = getattr(access.application, "exchange_credential", None)
+    if credential is None and access.user_id is not None:
+        raise CitizenToken(access)
     if credential is None or not credential_usable(credential):
         raise GatewayUnauthenticated(str(_("Cet identifiant d'accès n'est pas (ou plus) valide.")))
     if not address_allowed(credential, client_ip(request)):
@@ -113,9 +124,16 @@ def _credential_for(request) -> tuple[Credential, list[str]]:
 
 
 def _check_context(request, credential: Credential) -> dict:
+    get = request.GET.get
+    return check_context(credential, recipient=get("recipient", ""), purpose=get("purpose", ""),
+                         case_id=get("case_id", ""))  # fmt: skip
+
+
+def check_context(credential: Credential, *, recipient: str, purpose: str, case_id: str = "") -> dict:
+    """The call's context, checked against the credential's contract (also a batch's, exchange/batches.py)."""
     authorization = credential.authorization
-    recipient = request.GET.get("recipient", "").replace(" ", "")
-    purpose = request.GET.get("purpose", "").strip()
+    recipient = recipient.replace(" ", "")
+    purpose = purpose.strip()
     errors = []
     if not recipient:
         errors.append(
@@ -133,7 +151,7 @@ def _check_context(request, credential: Credential) -> dict:
         errors.append({"field": "purpose", "code": "not_allowed", "message": message})
     if errors:
         raise GatewayContext(str(_("Contexte de l'appel invalide.")), errors=errors)
-    return {"recipient": recipient, "purpose": purpose, "case_id": request.GET.get("case_id", "")[:100]}
+    return {"recipient": recipient, "purpose": purpose, "case_id": case_id[:100]}
 
 
 def person_pseudonym(params) -> object | None:
@@ -237,14 +255,33 @@ def journal_exchange(
     api: str,
     extra: dict | None = None,
 ) -> None:
-    """The exchange, journaled for the person it was about (their dashboard lists it)."""
+    """The exchange of a consumer credential, journaled for the person it was about."""
+    record_exchange(credential.application, credential.authorization, title=credential.habilitation.title,
+                    person=person, status=status, answer=answer, context=context, latency_ms=latency_ms,
+                    api=api, extra=extra)  # fmt: skip
+
+
+def record_exchange(
+    actor,
+    authorization,
+    *,
+    title,
+    person,
+    status: int,
+    answer,
+    context: dict,
+    latency_ms: int,
+    api: str,
+    extra: dict | None = None,
+) -> None:
+    """The exchange, journaled under its contract for the person it was about (their dashboard lists it)."""
     journal.record(
         events.GATEWAY_CALL.code,
-        actor=credential.application,
-        organisation=credential.habilitation.consumer,
-        contract=credential.authorization,
+        actor=actor,
+        organisation=authorization.consumer,
+        contract=authorization,
         subject=person,
-        purpose=str(credential.habilitation.title)[:200],
+        purpose=str(title)[:200],
         outcome="success" if status < 400 else "failure",
         data={
             "api": api,
@@ -265,7 +302,12 @@ def gateway(request, api: str, path: str = ""):
     started = time.monotonic()
     credential = None
     try:
-        credential, scopes = _credential_for(request)
+        try:
+            credential, scopes = _credential_for(request)
+        except CitizenToken as presented:
+            from exchange.citizen import citizen_call
+
+            return citizen_call(request, presented.access, api, path, started)
         product = credential.habilitation.api
         if product.slug != api:
             raise GatewayRefusal(str(_("Cet identifiant d'accès ne donne pas accès à cette API.")))

@@ -12,7 +12,7 @@ from guardian.shortcuts import get_objects_for_user
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.validators import AllowedURIValidator
 
-from identity import events, federation
+from identity import data_scopes, events, federation
 from identity.claims import SUPPORTED_SCOPES, sector_of
 from identity.enums import EidasLevel, UserKind
 from identity.models import IdentityProvider, ServiceProvider, User
@@ -287,7 +287,7 @@ class ServiceProviderForm(forms.ModelForm):
 
     def clean_scopes(self):
         scopes = self.cleaned_data["scopes"].split()
-        unknown = sorted(set(scopes) - set(SUPPORTED_SCOPES))
+        unknown = sorted(set(scopes) - set(SUPPORTED_SCOPES) - set(data_scopes.resolve(scopes)))
         if unknown:
             raise forms.ValidationError(
                 _("Scopes inconnus : %(scopes)s"), params={"scopes": " ".join(unknown)}

@@ -12,6 +12,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from identity import data_scopes
 from identity.claims import SUPPORTED_SCOPES, sector_of
 from identity.enums import EidasLevel, ProviderAudience
 from identity.models import ClientAuthMethod, IdentityProvider, ServiceProvider, SigningAlgorithm
@@ -61,7 +62,9 @@ class ServiceProviderInputSerializer(serializers.Serializer):
     audience = serializers.ChoiceField(choices=ProviderAudience.choices, default=ProviderAudience.CITIZEN)
     sector_identifier_uri = serializers.URLField(max_length=400, required=False, allow_blank=True, default="")
     scopes = serializers.ListField(
-        child=serializers.ChoiceField(choices=SUPPORTED_SCOPES), default=lambda: ["openid", "profile"]
+        child=serializers.CharField(max_length=64),
+        default=lambda: ["openid", "profile"],
+        help_text="Identity scopes (" + ", ".join(SUPPORTED_SCOPES) + ") and data scopes of the catalogue.",
     )
     eidas_levels = serializers.ListField(
         child=serializers.ChoiceField(choices=EidasLevel.choices), min_length=1, default=lambda: ["eidas1"]
@@ -87,6 +90,10 @@ class ServiceProviderInputSerializer(serializers.Serializer):
     def validate_scopes(self, value):
         if "openid" not in value:
             raise serializers.ValidationError(_("Les scopes doivent comprendre openid."))
+        unknown = sorted(set(value) - set(SUPPORTED_SCOPES) - set(data_scopes.resolve(value)))
+        if unknown:
+            message = _("Scopes inconnus : %(scopes)s") % {"scopes": " ".join(unknown)}
+            raise serializers.ValidationError(message)
         return value
 
     def validate(self, attrs):

@@ -33,7 +33,7 @@ from oauth2_provider.scopes import BaseScopes
 from oauthlib import openid
 
 from identity import claims as claim_rules
-from identity import events, op_keys
+from identity import data_scopes, events, op_keys
 from identity.enums import UserKind
 from identity.models import Authorization, CitizenIdentity, ClientAuthMethod, ServiceProvider, User
 from identity.pivot import PivotIdentity
@@ -128,7 +128,9 @@ def pivot_of(citizen: CitizenIdentity) -> PivotIdentity:
 
 
 def claims_of(user: User, scopes: list[str], *, subject: str, amr: list[str]) -> dict:
-    """What the granted scopes let the service read about this person, in FranceConnect formats."""
+    """What the granted scopes let the service read about this person, in FranceConnect formats (data
+    scopes are not claims: the service fetches those data through the exchange gateway)."""
+    scopes = [scope for scope in scopes if scope in claim_rules.CLAIMS_BY_SCOPE]
     identity = pivot_identity_of(user)
     if identity is not None:
         return claim_rules.claims_for(pivot_of(identity), scopes, subject=subject, amr=amr)
@@ -188,8 +190,12 @@ class MaillageValidator(OAuth2Validator):
 
     def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
         service = ServiceProvider.objects.filter(application=client).first()
-        return service is not None and set(scopes) <= set(service.scope_list) & set(
-            claim_rules.SUPPORTED_SCOPES
+        if service is None or not set(scopes) <= set(service.scope_list):
+            return False
+        data = data_scopes.resolve(scopes, service)
+        return all(
+            scope in claim_rules.CLAIMS_BY_SCOPE or (scope in data and data[scope].authorized)
+            for scope in scopes
         )
 
     def is_pkce_required(self, client_id, request):

@@ -34,7 +34,7 @@ from oauth2_provider.oauth2_backends import OAuthLibCore
 from oauthlib.oauth2.rfc6749.errors import FatalClientError, OAuth2Error
 
 from identity import claims as claim_rules
-from identity import events, federation, op, op_keys
+from identity import data_scopes, events, federation, op, op_keys
 from identity.enums import EidasLevel
 from identity.models import Authorization, Consent, IdentityProvider, ProviderBlock, ServiceProvider
 from protection import journal
@@ -108,12 +108,18 @@ def _check_request(params, service: ServiceProvider) -> dict:
     scopes = params.get("scope", "").split()
     if "openid" not in scopes:
         raise AuthorizationRefused("invalid_scope", "scope must contain openid")
-    unknown = sorted(set(scopes) - set(claim_rules.SUPPORTED_SCOPES))
+    data = data_scopes.resolve(scopes, service)
+    unknown = sorted(set(data_scopes.others(scopes)) - set(data))
     if unknown:
         raise AuthorizationRefused("invalid_scope", f"unknown scope: {' '.join(unknown)[:100]}")
     refused = sorted(set(scopes) - set(service.scope_list))
     if refused:
         raise AuthorizationRefused("invalid_scope", f"scope not allowed for this client: {' '.join(refused)}")
+    uncovered = sorted(code for code, scope in data.items() if not scope.authorized)
+    if uncovered:
+        raise AuthorizationRefused(
+            "invalid_scope", f"no authorization in force for these data scopes: {' '.join(uncovered)}"
+        )
     state, nonce = params.get("state", ""), params.get("nonce", "")
     if not state:
         raise AuthorizationRefused("invalid_request", "state is required")
@@ -344,9 +350,16 @@ def pending_for_choice(request, interaction: str):
     return (service, entry) if service else None
 
 
-def _claims_to_transmit(entry) -> list[dict]:
-    names = sorted(claim_rules.granted_claims(entry["scopes"]))
-    return [{"name": name, "label": CLAIM_LABELS.get(name, name)} for name in names]
+def _claims_to_transmit(entry, service) -> list[dict]:
+    """The identity claims the scopes grant, then the data scopes (fetched later from their providers)."""
+    identity_scopes = [scope for scope in entry["scopes"] if scope in claim_rules.CLAIMS_BY_SCOPE]
+    names = sorted(claim_rules.granted_claims(identity_scopes))
+    claims = [{"name": name, "label": CLAIM_LABELS.get(name, name)} for name in names]
+    data = data_scopes.resolve(entry["scopes"], service)
+    return claims + [
+        {"name": code, "label": scope.label, "provider": scope.provider, "data": True}
+        for code, scope in sorted(data.items())
+    ]
 
 
 @never_cache
@@ -381,15 +394,18 @@ def resume(request, interaction: str):
             _("Ce service demande un niveau de garantie (eIDAS) plus élevé que celui de votre compte "
               "chez ce fournisseur d'identité. Choisissez un autre fournisseur d'identité."),
         )  # fmt: skip
-    claims = _claims_to_transmit(entry)
+    claims = _claims_to_transmit(entry, service)
     claim_names = [claim["name"] for claim in claims]
     subject = pseudonym_for(str(request.user.public_id))
+    # A private service asks consent for what it receives; any service asks it for data fetched from
+    # providers about the person ("dites-le-nous une fois"): the gateway checks that consent.
+    asks_consent = service.private or any(claim.get("data") for claim in claims)
     consent = None
-    if service.private:
+    if asks_consent:
         consent = Consent.objects.filter(
             user=request.user, service_provider=service, revoked_at__isnull=True
         ).first()
-    consent_needed = service.private and (
+    consent_needed = asks_consent and (
         consent is None or not set(claim_names) <= set(consent.claims) or "consent" in entry["prompt"]
     )
     if request.method == "GET" and (consent_needed or not service.private):
@@ -400,6 +416,7 @@ def resume(request, interaction: str):
                 "service": service,
                 "provider": provider,
                 "claims": claims,
+                "has_data": any(claim.get("data") for claim in claims),
                 "consent_needed": consent_needed,
                 "interaction": interaction,
             },

@@ -24,7 +24,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
-from identity import events, federation, op_views, pivot, registry
+from identity import data_scopes, events, federation, op_views, pivot, registry
 from identity.backends import FederationBackend
 from identity.enums import EidasLevel, ProviderAudience
 from identity.models import Consent, IdentityProvider, ProviderBlock, ServiceProvider
@@ -363,7 +363,10 @@ def my_space(request):
         )
     )
     for consent in consents:
-        consent.labels = [str(op_views.CLAIM_LABELS.get(name, name)) for name in consent.claims]
+        consent.labels = [
+            str(op_views.CLAIM_LABELS[name]) if name in op_views.CLAIM_LABELS else data_scopes.label(name)
+            for name in consent.claims
+        ]
     context = {
         "consents": consents,
         "sign_ins": sign_ins,

@@ -372,6 +372,9 @@ OIDC_RETIRED_KEY_DAYS = env_int("OIDC_RETIRED_KEY_DAYS", 7, minimum=1, maximum=3
 # Keys the pivot identity hash (identity/pivot.py): one person, one account, whichever FI they use;
 # service providers' pairwise subjects derive from it, so changing it changes every subject.
 IDENTITY_HASH_KEY = env_secret("IDENTITY_HASH_KEY", generate_into=SECRETS_DIR, min_length=32)
+# "Dites-le-nous une fois": the data scopes a service provider may ask beside identity claims are the
+# exchange hub's API scopes (identity/data_scopes.py asks this resolver; identity never imports exchange).
+IDENTITY_DATA_SCOPES = "exchange.citizen.data_scopes"
 JOURNAL_PSEUDONYM_KEYS = env_keyring("JOURNAL_PSEUDONYM_KEYS", generate_into=SECRETS_DIR, prefix="p")
 # Seals of the journal (protection/sealing.py): Ed25519 `id:base64(32-byte seed)` entries, the last one
 # signs; `manage.py rotate_journal_key` adds one. Public halves are published at /api/v1/journal/keys.
