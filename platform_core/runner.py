@@ -85,6 +85,11 @@ def main() -> int:
         "DEMO_FS_ISSUER": f"{os.environ['PUBLIC_URL'].rstrip('/')}/api/v2",
         "DEMO_FS_PUBLIC_URL": os.environ["SANDBOX_FS_PUBLIC_URL"],
         "DEMO_FS_CLIENT_SECRET_FILE": os.environ["SANDBOX_FS_CLIENT_SECRET_FILE"],
+        # "Dites-le-nous une fois": the family quotient, from the sandbox CAF through the gateway.
+        "DEMO_FS_SCOPES": "openid profile birth email caf_quotient_familial",
+        "DEMO_FS_DATA_URL": f"{os.environ['PUBLIC_URL'].rstrip('/')}"
+        "/api/v1/gateway/caf-quotient-familial/v1/quotient-familial",
+        "DEMO_FS_DATA_LABEL": "Votre quotient familial (CAF)",
         **os.environ,
     }
     # The sandbox data providers (exchange/sandbox_providers): CAF-, DGFiP- and CNOUS-like upstream APIs

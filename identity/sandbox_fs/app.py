@@ -28,8 +28,11 @@ Configuration, from the environment: ``DEMO_FS_ISSUER`` (the provider's issuer, 
 ``http://127.0.0.1:8000/api/v2``), ``DEMO_FS_PUBLIC_URL`` (this app's base URL; its redirect URIs are
 ``{DEMO_FS_PUBLIC_URL}/callback`` and ``{DEMO_FS_PUBLIC_URL}/logged-out``), ``DEMO_FS_CLIENT_ID``
 (``mairie-demo``), ``DEMO_FS_CLIENT_SECRET_FILE`` (required: a file holding the client secret),
-``DEMO_FS_SCOPES`` (``openid profile birth email``), ``DEMO_FS_ACR`` (``eidas1``) and
-``DEMO_FS_COOKIE_SECRET`` (random at each start when unset, which signs everyone out).
+``DEMO_FS_SCOPES`` (``openid profile birth email``), ``DEMO_FS_ACR`` (``eidas1``),
+``DEMO_FS_COOKIE_SECRET`` (random at each start when unset, which signs everyone out) and, for
+"dites-le-nous une fois", ``DEMO_FS_DATA_URL`` (a gateway address called with the person's access token
+right after sign-in, e.g. ``…/api/v1/gateway/caf-quotient-familial/v1/quotient-familial``; its data
+are shown on the home page) with ``DEMO_FS_DATA_LABEL``, their heading.
 """
 
 import base64
@@ -121,6 +124,9 @@ class Config:
     scopes: str = "openid profile birth email"
     acr: str = "eidas1"
     cookie_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    # "Dites-le-nous une fois": a gateway address the service calls with the person's access token.
+    data_url: str = ""
+    data_label: str = ""
 
     @property
     def redirect_uri(self) -> str:
@@ -326,6 +332,28 @@ class OpenIdClient:
             raise Upstream("Le jeton d'accès reçu n'est pas de type Bearer.", repr(answer.get("token_type")))
         return answer
 
+    def person_data(self, access_token: str) -> dict:
+        """The provider's data about the signed-in person, through Maillage's gateway with their access
+        token: ``{"values": {...}}``, or ``{"message": ...}`` saying why there are none."""
+        try:
+            response = self.http.get(
+                self.config.data_url,
+                headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+            )
+        except httpx.HTTPError as error:
+            logger.warning("data request failed: %r", error)
+            return {"message": "La passerelle de Maillage est injoignable."}
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code == 200 and isinstance(body, dict):
+            return {"values": {key: value for key, value in body.items() if key != "id"}}
+        if response.status_code == 404:
+            return {"message": "L'administration ne connaît pas de données à votre nom."}
+        detail = body.get("detail") if isinstance(body, dict) else None
+        return {"message": str(detail or f"Données non obtenues (HTTP {response.status_code}).")}
+
     def userinfo(self, access_token: str, subject: str) -> dict:
         endpoint = self.configuration()["userinfo_endpoint"]
         response = self._get(
@@ -374,6 +402,7 @@ class Session:
     id_token: str = ""
     id_claims: dict = field(default_factory=dict)
     claims: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)  # person_data's answer, when the service asks for data
 
     @property
     def signed_in(self) -> bool:
@@ -570,6 +599,7 @@ class DemoServiceProvider:
 <thead><tr><th scope="col">Donnée</th><th scope="col">Valeur</th></tr></thead>
 <tbody>{"".join(self._row(claim, value) for claim, value in claims.items())}</tbody>
 </table>
+{self._data_content(session)}
 <h2>Authentification</h2>
 <table>
 <caption>Informations du jeton d'identité</caption>
@@ -581,6 +611,27 @@ class DemoServiceProvider:
 <button type="submit" class="button">Se déconnecter</button>
 </form>"""
         return self.page(200, "Vous êtes identifié", content)
+
+    def _data_content(self, session: Session) -> str:
+        if not self.config.data_url:
+            return ""
+        title = html.escape(self.config.data_label or "Données obtenues auprès d'une administration")
+        intro = (
+            "<p>Obtenues par la mairie auprès de l'administration qui les détient, grâce à Maillage et avec "
+            "votre accord : vous n'avez pas eu de justificatif à fournir. Cette consultation figure dans "
+            "votre espace Maillage.</p>"
+        )
+        values = session.data.get("values")
+        if values is None:
+            message = html.escape(str(session.data.get("message", "Données non obtenues.")))
+            return f'<h2>{title}</h2>{intro}<p class="notice" id="data-message">{message}</p>'
+        rows = "".join(self._row(name, value) for name, value in values.items())
+        return f"""<h2>{title}</h2>{intro}
+<table id="person-data">
+<caption>{title}</caption>
+<thead><tr><th scope="col">Donnée</th><th scope="col">Valeur</th></tr></thead>
+<tbody>{rows}</tbody>
+</table>"""
 
     def _signed_out_content(self) -> str:
         config = self.config
@@ -693,9 +744,12 @@ données reçues ne sont gardées qu'en mémoire, le temps de votre visite.</p>
         tokens = self.client.exchange(query["code"], pending["verifier"])
         id_claims = self.client.verify_id_token(tokens["id_token"], pending["nonce"])
         claims = self.client.userinfo(tokens["access_token"], id_claims["sub"])
+        # The access token lives a minute: the data are fetched now, once, and kept with the session.
+        data = self.client.person_data(tokens["access_token"]) if self.config.data_url else {}
         session = self.sessions.renew(request.session)
         session.pending.clear()
         session.id_token, session.id_claims, session.claims = tokens["id_token"], id_claims, claims
+        session.data = data
         session.expires = time.time() + SESSION_LIFETIME
         response = redirect("/")
         response.headers.append(self.sessions.cookie(session))
@@ -852,6 +906,8 @@ def config_from_env() -> Config:
         scopes=scopes,
         acr=os.environ.get("DEMO_FS_ACR", "") or "eidas1",
         cookie_secret=cookie_secret.encode() if cookie_secret else secrets.token_bytes(32),
+        data_url=_required_url("DEMO_FS_DATA_URL", "") if os.environ.get("DEMO_FS_DATA_URL") else "",
+        data_label=os.environ.get("DEMO_FS_DATA_LABEL", ""),
     )
 
 

@@ -23,6 +23,9 @@ from protection import journal
 
 DEMO_FS_CLIENT_ID = "mairie-demo"
 DEMO_FS_SIRET = "21690123100011"  # the sandbox's commune (platform_core/sandbox)
+# With the family quotient of the sandbox CAF ("dites-le-nous une fois"): the commune holds a validated
+# habilitation to that API (load_sandbox_exchange), which the demo service's sign-ins rely on.
+DEMO_FS_SCOPES = "openid profile birth email identite_pivot caf_quotient_familial"
 REALMS = (
     # slug, name, realm, audience, level, enabled
     # The citizens' realm has an eidas2 account: it can vouch up to eidas2, and says so in each acr.
@@ -105,7 +108,7 @@ class Command(BaseCommand):
                 secret=secret,
                 redirect_uris=[wanted["redirect_uris"]],
                 post_logout_redirect_uris=[wanted["post_logout_redirect_uris"]],
-                scopes="openid profile birth email identite_pivot",
+                scopes=DEMO_FS_SCOPES,
                 eidas_levels=[EidasLevel.LOW, EidasLevel.SUBSTANTIAL],
                 # Private, so that the sandbox journey shows the consent page (a public service shows
                 # an information page instead).
@@ -120,6 +123,10 @@ class Command(BaseCommand):
             application.client_secret = secret
         if not service.private:
             service_provider_update(service, private=True)
+        if not set(DEMO_FS_SCOPES.split()) <= set(service.scope_list):
+            service_provider_update(
+                service, scopes=" ".join(dict.fromkeys([*service.scope_list, *DEMO_FS_SCOPES.split()]))
+            )
         if not changed:
             self.stdout.write(f"  = {DEMO_FS_CLIENT_ID} ({url})")
             return
