@@ -39,14 +39,66 @@ def get_published_api(slug: str) -> ApiProduct:
 
 
 def public_openapi(api: ApiProduct) -> dict:
-    """The API's OpenAPI document as the catalogue publishes it: without the provider's ``servers``,
-    whose address is the upstream one (consumers call the gateway, never the provider)."""
-    document = dict(api.openapi or {})
-    document.pop("servers", None)
+    """The API's OpenAPI document as the catalogue publishes it, for consumers: the provider's
+    ``servers`` (the upstream address) and security give way to the gateway's, and every operation
+    gets the gateway's context parameters (consumers call the gateway, never the provider)."""
+    import copy
+
+    from django.conf import settings
+
+    document = copy.deepcopy(api.openapi or {})
+    document["servers"] = [
+        {"url": f"{settings.PUBLIC_URL}/api/v1/gateway/{api.slug}", "description": "Passerelle Maillage"}
+    ]
+    scopes = {scope.code: scope.label for scope in api.scopes.all()}
+    components = document.setdefault("components", {})
+    components["securitySchemes"] = {
+        "maillage": {
+            "type": "oauth2",
+            "description": "Identifiant d'accès délivré à la validation de l'habilitation "
+            "(client credentials).",
+            "flows": {
+                "clientCredentials": {
+                    "tokenUrl": f"{settings.PUBLIC_URL}/api/v1/oauth/token",
+                    "scopes": scopes,
+                }
+            },
+        }
+    }
+    document["security"] = [{"maillage": sorted(scopes)}]
     for item in (document.get("paths") or {}).values():
-        if isinstance(item, dict):
-            item.pop("servers", None)
+        if not isinstance(item, dict):
+            continue
+        item.pop("servers", None)
+        for operation in item.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation.pop("security", None)
+                names = {p.get("name") for p in operation.get("parameters", []) if isinstance(p, dict)}
+                operation["parameters"] = [
+                    *operation.get("parameters", []),
+                    *(parameter for parameter in GATEWAY_PARAMETERS if parameter["name"] not in names),
+                ]
     return document
+
+
+def _query_parameter(name: str, required: bool, schema: dict, description: str) -> dict:
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+
+
+GATEWAY_PARAMETERS = (
+    _query_parameter(
+        "recipient", True, {"type": "string", "pattern": "^[0-9]{14}$"},
+        "SIRET du destinataire : celui de l'organisation habilitée ou un destinataire de l'habilitation.",
+    ),
+    _query_parameter(
+        "purpose", True, {"type": "string", "format": "uuid"},
+        "Identifiant de l'habilitation (ou de l'autorisation) au titre de laquelle l'appel est fait.",
+    ),
+    _query_parameter(
+        "case_id", False, {"type": "string", "maxLength": 100},
+        "Référence du dossier traité, reprise dans le journal.",
+    ),
+)  # fmt: skip
 
 
 def habilitation_list_for(user, *, state: str = "") -> QuerySet[Habilitation]:

@@ -67,12 +67,18 @@ def test_the_detail_page(client, apis):
     assert_no_secret(response.content)
 
 
-def test_the_openapi_document_has_no_upstream_address(client, apis):
+def test_the_openapi_document_has_no_upstream_address(client, apis, settings):
     response = client.get("/catalogue/quotient/openapi.json")
 
     assert response.status_code == 200
-    assert response.json()["openapi"] == "3.0.3"
-    assert "servers" not in response.json()
+    document = response.json()
+    assert document["openapi"] == "3.0.3"
+    # Consumers call the gateway: its address, its OAuth flow and its context parameters.
+    assert document["servers"] == [
+        {"url": f"{settings.PUBLIC_URL}/api/v1/gateway/quotient", "description": "Passerelle Maillage"}
+    ]
+    flow = document["components"]["securitySchemes"]["maillage"]["flows"]["clientCredentials"]
+    assert flow["tokenUrl"].endswith("/api/v1/oauth/token") and "qf_quotient" in flow["scopes"]
     assert_no_secret(response.content)
 
 
