@@ -10,10 +10,11 @@ Each request to a DRF view is counted against up to two counters of its route gr
 Windows are fixed and aligned on the period (a "300/min" counter restarts at every full minute, UTC
 epoch), which allows a burst of up to twice the limit across a window boundary: the price of one
 atomic ``cache.add`` + ``cache.incr`` per counter, with no clock shared between processes other
-than the wall clock. With Redis (REDIS_URL) both are sent at once, in a MULTI block: one round trip
-per counter (Django's own add() and incr() take three), and the key cannot expire between them. The
-fallback database cache (no REDIS_URL) is shared by all processes but its ``incr`` is a read then a
-write: concurrent requests may be under-counted, never refused wrongly.
+than the wall clock. With Redis (REDIS_URL) both are sent at once, in a MULTI block, for all the
+counters of a request: one round trip (Django's own add() and incr() take three per counter), and a
+key cannot expire between them. The fallback database cache (no REDIS_URL) is shared by all processes
+but its ``incr`` is a read then a write: concurrent requests may be under-counted, never refused
+wrongly.
 
 The most constraining counter is kept on the request; ``RateLimitHeadersMiddleware`` writes it as
 ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds) on every limited
@@ -119,27 +120,50 @@ def _key_part(identifier: str) -> str:
 
 def hit(group: str, kind: str, identifier: str, rate: str, now: float | None = None) -> Counter:
     """Count one request in the current window of this counter and return its state."""
-    limit, period = parse_rate(rate)
+    return hit_all(group, {kind: identifier}, {kind: rate}, now)[0]
+
+
+def hit_all(group: str, identities: dict, rates: dict, now: float | None = None) -> list[Counter]:
+    """Count one request in each counter of ``identities`` (kind: identifier, None for none) that has a
+    rate; with Redis in one round trip for all of them."""
     now = time.time() if now is None else now
-    window = int(now // period)
-    key = f"{settings.RATE_LIMIT_CACHE_PREFIX}:{group}:{kind}:{_key_part(identifier)}:{period}:{window}"
-    # The key outlives its window by at most one period.
-    count = _count(key, timeout=period + 1)
-    reset = max(1, math.ceil((window + 1) * period - now))
-    return Counter(kind=kind, limit=limit, count=count, reset=reset)
+    windows = []
+    for kind, identifier in identities.items():
+        if identifier and kind in rates:
+            limit, period = parse_rate(rates[kind])
+            window = int(now // period)
+            key = (
+                f"{settings.RATE_LIMIT_CACHE_PREFIX}:{group}:{kind}:{_key_part(identifier)}:{period}:{window}"
+            )
+            windows.append((kind, limit, period, window, key))
+    # A key outlives its window by at most one period.
+    counts = _count_all([(key, period + 1) for _kind, _limit, period, _window, key in windows])
+    return [
+        Counter(kind=kind, limit=limit, count=count, reset=max(1, math.ceil((window + 1) * period - now)))
+        for (kind, limit, period, window, _key), count in zip(windows, counts, strict=True)
+    ]
+
+
+def _count_all(keys: list[tuple[str, int]]) -> list[int]:
+    """Add one to each counter (key, timeout), created at 0 for ``timeout`` seconds when missing; the new
+    counts."""
+    if not keys:
+        return []
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(backend, RedisCache):
+        # The keys as Django's cache names them (prefix, version), and their integers as Django stores
+        # them, so that cache.get() reads a counter like any other value. One MULTI block for all.
+        keys = [(backend.make_and_validate_key(key), timeout) for key, timeout in keys]
+        with backend._cache.get_client(keys[0][0], write=True).pipeline(transaction=True) as pipeline:
+            for key, timeout in keys:
+                pipeline.set(key, 0, ex=timeout, nx=True)
+                pipeline.incr(key)
+            return [int(count) for count in pipeline.execute()[1::2]]
+    return [_count(key, timeout) for key, timeout in keys]
 
 
 def _count(key: str, timeout: int) -> int:
-    """Add one to the counter ``key`` (created at 0 for ``timeout`` seconds when missing); the new count."""
-    backend = caches[DEFAULT_CACHE_ALIAS]
-    if isinstance(backend, RedisCache):
-        # The key as Django's cache names it (prefix, version), and its integers as Django stores them,
-        # so that cache.get() reads the counter like any other value.
-        key = backend.make_and_validate_key(key)
-        with backend._cache.get_client(key, write=True).pipeline(transaction=True) as pipeline:
-            pipeline.set(key, 0, ex=timeout, nx=True)
-            pipeline.incr(key)
-            return int(pipeline.execute()[1])
+    """Add one to the counter ``key`` in a cache other than Redis (see the module's docstring)."""
     cache.add(key, 0, timeout=timeout)  # a no-op when it already exists
     try:
         return cache.incr(key)
@@ -162,11 +186,7 @@ class RateLimitThrottle(BaseThrottle):
         group = getattr(view, "throttle_scope", None) or DEFAULT_GROUP
         rates = rates_for(group)
         identities = {"client": client_identifier(request), "ip": client_ip(request)}
-        counters = [
-            hit(group, kind, identity, rates[kind])
-            for kind, identity in identities.items()
-            if identity and kind in rates
-        ]
+        counters = hit_all(group, identities, rates)
         if not counters:
             return True
         self.counter = most_constraining(counters)
@@ -211,11 +231,7 @@ def rate_limited(group: str, *, client=None, refusal=None):
                 else (str(user.public_id) if user is not None and user.is_authenticated else None),
                 "ip": client_ip(request),
             }
-            counters = [
-                hit(group, kind, identity, rates[kind])
-                for kind, identity in identities.items()
-                if identity and kind in rates
-            ]
+            counters = hit_all(group, identities, rates)
             if counters:
                 request.rate_limit = most_constraining(counters)
                 if request.rate_limit.exceeded and refusal is not None:
