@@ -24,6 +24,7 @@ from exchange import events
 from exchange.models import ApiProduct, Credential, UpstreamAuth
 from exchange.oauth import address_allowed
 from exchange.services import credential_usable
+from exchange.token_cache import KEEPS_GRANTED_FIELDS, token_lookup
 from platform_core.api.errors import problem_response
 from platform_core.exceptions import DomainError
 from protection import journal
@@ -99,16 +100,20 @@ def _credential_for(request) -> tuple[Credential, list[str]]:
     from oauth2_provider.models import AccessToken
 
     checksum = hashlib.sha256(value.strip().encode()).hexdigest()
-    # The token and the credential it was issued to, with what the checks below read, in one query.
+    # The token and the credential it was issued to, with what the checks below read, in one query; kept
+    # in the process while none of those rows changes (exchange/token_cache.py: revocation still counts).
     credential_path = "application__exchange_credential"
-    access = (
-        AccessToken.objects.filter(token_checksum=checksum)
-        .select_related(
-            f"{credential_path}__authorization",
-            f"{credential_path}__habilitation__consumer",
-            f"{credential_path}__habilitation__api__provider",
-        )
-        .first()
+    access = token_lookup(
+        checksum,
+        lambda: (
+            AccessToken.objects.filter(token_checksum=checksum)
+            .select_related(
+                f"{credential_path}__authorization__consumer",
+                f"{credential_path}__habilitation__consumer",
+                f"{credential_path}__habilitation__api__provider",
+            )
+            .first()
+        ),
     )
     if access is None or access.is_expired():
         raise GatewayUnauthenticated(str(_("Jeton d'accès inconnu ou expiré.")))
@@ -174,8 +179,10 @@ def person_pseudonym(params) -> object | None:
         digest = identity_hash(normalise(claims))
     except PivotIdentityError:
         return None
-    citizen = CitizenIdentity.objects.filter(identity_hash=digest).select_related("user").first()
-    return pseudonym_for(str(citizen.user.public_id) if citizen else f"pivot:{digest}")
+    # Only the user's public id: the identity's other columns are encrypted, decrypting them costs.
+    citizen = CitizenIdentity.objects.filter(identity_hash=digest).values_list("user__public_id", flat=True)
+    public_id = citizen.first()
+    return pseudonym_for(str(public_id) if public_id else f"pivot:{digest}")
 
 
 def _upstream_headers(api: ApiProduct, request_id: str) -> dict:
@@ -216,7 +223,17 @@ def _too_many(request):
 
 
 def granted_fields(product: ApiProduct, scopes: list[str]) -> set[str]:
-    return {field for scope in product.scopes.filter(code__in=scopes) for field in scope.fields}
+    # Remembered on a product token_cache keeps (the versions it checks include the scopes' rows).
+    memo = product.__dict__.get(KEEPS_GRANTED_FIELDS)
+    key = tuple(scopes)
+    if memo is None or key not in memo:
+        fields = frozenset(
+            field for scope in product.scopes.filter(code__in=scopes) for field in scope.fields
+        )
+        if memo is None:
+            return set(fields)
+        memo[key] = fields
+    return set(memo[key])
 
 
 def forward(product: ApiProduct, path: str, query: list[tuple[str, str]], request_id: str = ""):
