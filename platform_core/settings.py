@@ -311,6 +311,8 @@ RATE_LIMITS = {
     "oidc": {"client": "3000/min", "ip": "3000/min"},
     # The exchange gateway (exchange/gateway.py), per access token and per address.
     "gateway": {"client": "1200/min", "ip": "3000/min"},
+    # The public open-data API (opendata/api.py), anonymous: per address.
+    "opendata": {"client": "600/min", "ip": "120/min"},
 }
 for _group, _kinds in RATE_LIMITS.items():
     for _kind, _rate in _kinds.items():
@@ -406,6 +408,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=7, minute=0),
         "options": {"expires": 3600.0},
     },
+    # Journal entries → open-data daily statistics, incrementally (opendata/aggregation.py).
+    "opendata.aggregate_journal": {
+        "task": "opendata.tasks.aggregate_journal_task",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     # Retention: whole sealed batches past their event types' retention, every night.
     "protection.purge_journal": {
         "task": "protection.tasks.purge_journal_task",
@@ -428,6 +436,8 @@ if SANDBOX_ACTIVITY:
         "schedule": 10.0,
         "options": {"expires": 10.0},
     }
+# Open data (opendata/suppression.py): published counts below this are "secret statistique".
+OPENDATA_SUPPRESSION_THRESHOLD = env_int("OPENDATA_SUPPRESSION_THRESHOLD", 11, minimum=2, maximum=1000)
 # Encrypted columns (protection/crypto.py): the last key encrypts; rotate, then `reencrypt_fields`.
 FIELD_ENCRYPTION_KEYS = env_keyring("FIELD_ENCRYPTION_KEYS", generate_into=SECRETS_DIR, prefix="k")
 

@@ -1,0 +1,70 @@
+"""Open-data statistics: a compact star table of daily counts, fed from the journal (opendata/aggregation.py).
+
+Each row is one cell: a day (Europe/Paris), a metric and the dimensions the public can group by. A
+dimension that does not apply to a metric (no identity provider for a data exchange) is "", never NULL,
+so that the cell's unique key is total and ``INSERT … ON CONFLICT DO UPDATE`` can add to it.
+"""
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+DIMENSION_FIELDS = (
+    "metric",
+    "identity_provider",
+    "service",
+    "api",
+    "organisation_kind",
+    "departement",
+    "region",
+)
+
+
+class DailyStat(models.Model):
+    day = models.DateField(_("jour"))
+    metric = models.CharField(_("indicateur"), max_length=32)
+    identity_provider = models.CharField(_("fournisseur d'identité"), max_length=64, blank=True, default="")
+    service = models.CharField(_("fournisseur de service"), max_length=100, blank=True, default="")
+    api = models.CharField(_("API"), max_length=64, blank=True, default="")
+    organisation_kind = models.CharField(_("nature de l'organisation"), max_length=32, blank=True, default="")
+    departement = models.CharField(_("département"), max_length=3, blank=True, default="")
+    region = models.CharField(_("région"), max_length=2, blank=True, default="")
+    count = models.BigIntegerField(_("nombre"))
+
+    class Meta:
+        verbose_name = _("statistique quotidienne")
+        verbose_name_plural = _("statistiques quotidiennes")
+        ordering = ["day", "metric"]
+        constraints = [
+            # The conflict target of the aggregation's upsert; its leading day also serves date ranges.
+            models.UniqueConstraint(fields=["day", *DIMENSION_FIELDS], name="opendata_dailystat_cell"),
+            models.CheckConstraint(name="opendata_dailystat_count_positive", condition=models.Q(count__gt=0)),
+        ]
+        indexes = [
+            models.Index(fields=["metric", "day"], name="opendata_stat_metric_day_idx"),
+            models.Index(fields=["departement", "day"], name="opendata_stat_dep_day_idx"),
+            models.Index(fields=["region", "day"], name="opendata_stat_region_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.metric} {self.count}"
+
+
+class AggregationState(models.Model):
+    """The high-water mark: every journal entry with id <= last_entry_id is counted in DailyStat, once.
+
+    One row (name "journal"), updated in the transaction that adds the counts it covers.
+    """
+
+    name = models.CharField(_("nom"), max_length=32, primary_key=True)
+    last_entry_id = models.BigIntegerField(_("dernière entrée agrégée"), default=0)
+    entries_aggregated = models.BigIntegerField(_("entrées agrégées"), default=0)
+    updated_at = models.DateTimeField(_("mise à jour le"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("état de l'agrégation")
+        verbose_name_plural = _("états de l'agrégation")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ≤ {self.last_entry_id}"

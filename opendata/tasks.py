@@ -1,0 +1,9 @@
+from celery import shared_task
+
+from opendata.aggregation import aggregate_all
+
+
+@shared_task(name="opendata.tasks.aggregate_journal_task", ignore_result=True)
+def aggregate_journal_task() -> int:
+    """Beat, every minute: the journal entries since the high-water mark into the daily statistics."""
+    return aggregate_all()
