@@ -575,3 +575,59 @@ def openness() -> dict:
             for slug, name, provider, status in apis
         ],
     }
+
+
+# --- Transparency log ----------------------------------------------------------------------------
+
+SEAL_COLUMNS = (
+    "batch_number",
+    "first_entry_id",
+    "last_entry_id",
+    "entry_count",
+    "merkle_root",
+    "previous_seal_hash",
+    "key_id",
+    "sealed_at",
+    "seal_hash",
+    "signature",
+)
+
+
+def parse_day(params: Mapping[str, str], name: str = "date") -> date:
+    """The day named by ``params[name]`` (today when absent); InvalidStatsQuery when malformed or future."""
+    errors: list[dict] = []
+    value = (params.get(name) or "").strip()
+    day = _parse_date(value, name, errors) if value else today()
+    if day is not None and day > today():
+        errors.append(
+            {"field": name, "code": "date_in_future", "message": _("Ce jour n'est pas encore passé.")}
+        )
+    if errors:
+        raise InvalidStatsQuery(_("Les paramètres de la requête sont invalides."), errors=errors)
+    return day
+
+
+def seals_of_day(day: date) -> list[dict]:
+    """The journal's seals made on ``day`` (Europe/Paris), as signed: anyone holding an inclusion proof
+    checks its seal against these public roots, and the chain through ``previous_seal_hash``."""
+    from opendata.aggregation import day_bounds
+    from protection.canonical import format_datetime
+    from protection.models import Seal
+
+    start, end = day_bounds(day, day)
+    seals = Seal.objects.filter(sealed_at__gte=start, sealed_at__lt=end).order_by("batch_number")
+    return [
+        {
+            "batch_number": seal.batch_number,
+            "first_entry_id": seal.first_entry_id,
+            "last_entry_id": seal.last_entry_id,
+            "entry_count": seal.entry_count,
+            "merkle_root": seal.merkle_root,
+            "previous_seal_hash": seal.previous_seal_hash,
+            "key_id": seal.key_id,
+            "sealed_at": format_datetime(seal.sealed_at),
+            "seal_hash": seal.seal_hash,
+            "signature": seal.signature,
+        }
+        for seal in seals
+    ]

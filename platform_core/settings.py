@@ -438,6 +438,8 @@ if SANDBOX_ACTIVITY:
     }
 # Open data (opendata/suppression.py): published counts below this are "secret statistique".
 OPENDATA_SUPPRESSION_THRESHOLD = env_int("OPENDATA_SUPPRESSION_THRESHOLD", 11, minimum=2, maximum=1000)
+# The publisher named in the open-data catalogue record (opendata/metadata.py).
+OPENDATA_PUBLISHER_NAME = env_str("OPENDATA_PUBLISHER_NAME", "Maillage")
 # Encrypted columns (protection/crypto.py): the last key encrypts; rotate, then `reencrypt_fields`.
 FIELD_ENCRYPTION_KEYS = env_keyring("FIELD_ENCRYPTION_KEYS", generate_into=SECRETS_DIR, prefix="k")
 

@@ -22,6 +22,7 @@ urlpatterns = [
     path("authorizations/active.json", authorizations.active_json, name="api-authorizations-json"),
     path("authorizations/active.csv", authorizations.active_csv, name="api-authorizations-csv"),
     path("journal/", include("protection.api.urls")),
+    path("opendata/", include("opendata.api_urls")),
     path("service-providers/", fs.ServiceProviderCollectionApi.as_view(), name="api-service-provider-list"),
     path(
         "service-providers/<str:client_id>",
