@@ -7,7 +7,6 @@ the provider's side), writes through exchange.services (which check the permissi
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -24,9 +23,8 @@ from exchange.services import (
     credential_new_secret,
     credential_revoke,
     credential_set_ip_allowlist,
-    credential_usable,
 )
-from exchange.views.habilitations import LIST_CRUMB, SIGN_IN, _refused
+from exchange.views.habilitations import SIGN_IN, _refused
 from platform_core.exceptions import Conflict, InvalidInput
 
 CREDENTIALS_CRUMB = {"url": "/identifiants/", "title": gettext_lazy("Mes identifiants d'accès")}
@@ -115,7 +113,7 @@ def _dashboard(request, credential, *, secret: str = "", allowlist_error: str = 
     label, badge = _state(credential)
     now = timezone.now()
     habilitation = credential.habilitation
-    response = render(
+    return render(
         request,
         "exchange/credential_detail.html",
         {
@@ -123,7 +121,6 @@ def _dashboard(request, credential, *, secret: str = "", allowlist_error: str = 
             "habilitation": habilitation,
             "state": label,
             "badge": badge,
-            "usable": credential_usable(credential, now),
             "secrets": [
                 {"secret": stored, "valid": stored.expires_at is None or stored.expires_at > now}
                 for stored in credential.secrets.all()
@@ -143,19 +140,12 @@ def _dashboard(request, credential, *, secret: str = "", allowlist_error: str = 
             "allowlist_error": allowlist_error,
             "revoke_error": revoke_error,
             "breadcrumb_data": {
-                "links": [
-                    LIST_CRUMB,
-                    {
-                        "url": reverse("exchange:habilitation-detail", args=[habilitation.public_id]),
-                        "title": habilitation.title,
-                    },
-                ],  # fmt: skip
+                "links": [CREDENTIALS_CRUMB],
                 "current": _("Identifiant d'accès %(client)s") % {"client": credential.client_id[:8]},
             },
         },
         status=status,
     )
-    return response
 
 
 def _managed(request, public_id):
