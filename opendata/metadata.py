@@ -81,8 +81,9 @@ def stats_table_schema() -> dict:
         "title": _("Statistiques d'usage de la plateforme Maillage"),
         "description": _(
             "Une ligne par case du tableau demandé (paramètres metric, group_by, from, to, granularity, "
-            "departement, region). Seules les colonnes du regroupement demandé sont présentes, dans "
-            "l'ordre de ce dictionnaire. Encodage UTF-8, séparateur virgule, fins de ligne CRLF."
+            "departement, region). Colonnes présentes : « period » avec granularity, puis celles "
+            "de chaque regroupement dans l'ordre de group_by (code, libellé), puis value et suppressed. "
+            "Encodage UTF-8, séparateur virgule, fins de ligne CRLF."
         ),
         "fields": fields,
         "missingValues": [""],
