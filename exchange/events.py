@@ -44,3 +44,16 @@ CREDENTIAL_ACCESS_GRANTED = register(
     "exchange.credential_access_granted", _("Jeton d'accès délivré à un identifiant"), citizen_visible=False
 )
 GATEWAY_CALL = register("exchange.gateway_call", _("Échange de données par la passerelle"))
+BATCH_SUBMITTED = register(
+    "exchange.batch_submitted", _("Dépôt d'un traitement par lot"), citizen_visible=False
+)
+BATCH_FINISHED = register("exchange.batch_finished", _("Fin d'un traitement par lot"), citizen_visible=False)
+BATCH_WEBHOOK = register(
+    "exchange.batch_webhook", _("Notification de fin d'un traitement par lot"), citizen_visible=False
+)
+WEBHOOK_SECRET_CREATED = register(
+    "exchange.webhook_secret_created", _("Nouveau secret de notification"), citizen_visible=False
+)
+WEBHOOK_SECRET_RETIRED = register(
+    "exchange.webhook_secret_retired", _("Retrait d'un secret de notification"), citizen_visible=False
+)

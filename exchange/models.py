@@ -403,3 +403,178 @@ class CredentialSecret(models.Model):
 
     def __str__(self) -> str:
         return f"secret {self.pk}"
+
+
+class BatchStatus(models.TextChoices):
+    QUEUED = "queued", _("En attente")
+    RUNNING = "running", _("En cours")
+    COMPLETED = "completed", _("Terminé")
+    FAILED = "failed", _("Échoué")
+
+
+class BatchFormat(models.TextChoices):
+    JSONL = "jsonl", _("JSON Lines")
+    CSV = "csv", _("CSV")
+
+
+class WebhookStatus(models.TextChoices):
+    NONE = "none", _("Sans notification")
+    PENDING = "pending", _("À envoyer")
+    DELIVERED = "delivered", _("Remise")
+    FAILED = "failed", _("Échec de remise")
+
+
+class Batch(models.Model):
+    """A batch transfer: many gateway calls under one credential, processed by Celery workers in chunks.
+    Its context (API, path, recipient, purpose) is the batch's; each item only designates a person."""
+
+    public_id = models.UUIDField(_("identifiant public"), default=uuid.uuid4, unique=True, editable=False)
+    credential = models.ForeignKey(
+        Credential, on_delete=models.PROTECT, related_name="batches", verbose_name=_("identifiant d'accès")
+    )
+    authorization = models.ForeignKey(
+        Authorization, on_delete=models.PROTECT, related_name="batches", verbose_name=_("autorisation")
+    )
+    consumer = models.ForeignKey(
+        "platform_core.Organisation",
+        on_delete=models.PROTECT,
+        related_name="batches",
+        verbose_name=_("organisation"),
+    )
+    api = models.ForeignKey(
+        ApiProduct, on_delete=models.PROTECT, related_name="batches", verbose_name=_("API")
+    )
+    path = models.CharField(_("chemin"), max_length=300)
+    scopes = ArrayField(models.CharField(max_length=64), verbose_name=_("scopes du jeton"))
+    recipient = models.CharField(_("destinataire (SIRET)"), max_length=14)
+    purpose = models.CharField(_("référence de l'habilitation"), max_length=64)
+    input_format = models.CharField(_("format"), max_length=8, choices=BatchFormat.choices)
+    webhook_url = models.URLField(_("adresse de notification"), max_length=500, blank=True)
+    idempotency_key = models.CharField(_("clé d'idempotence"), max_length=200)
+    fingerprint = models.CharField(_("empreinte de la requête"), max_length=64)
+    status = models.CharField(
+        _("état"), max_length=16, choices=BatchStatus.choices, default=BatchStatus.QUEUED
+    )
+    total = models.PositiveIntegerField(_("éléments"), default=0)
+    processed_count = models.PositiveIntegerField(_("terminés"), default=0)
+    failed_count = models.PositiveIntegerField(_("en échec"), default=0)
+    chunk_size = models.PositiveIntegerField(_("taille des lots"))
+    webhook_status = models.CharField(
+        _("notification"), max_length=16, choices=WebhookStatus.choices, default=WebhookStatus.NONE
+    )
+    webhook_attempts = models.PositiveSmallIntegerField(_("tentatives de notification"), default=0)
+    created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
+    started_at = models.DateTimeField(_("commencé le"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("terminé le"), null=True, blank=True)
+    progressed_at = models.DateTimeField(_("dernier progrès le"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("traitement par lot")
+        verbose_name_plural = _("traitements par lot")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["credential", "idempotency_key"], name="exchange_batch_idempotency"
+            ),
+            models.CheckConstraint(
+                name="exchange_batch_status_valid", condition=models.Q(status__in=BatchStatus.values)
+            ),
+            models.CheckConstraint(
+                name="exchange_batch_counts",
+                condition=models.Q(processed_count__lte=models.F("total"))
+                & models.Q(failed_count__lte=models.F("processed_count")),
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "progressed_at"], name="exchange_batch_active")]
+
+    def __str__(self) -> str:
+        return str(self.public_id)
+
+    @property
+    def pending_count(self) -> int:
+        return self.total - self.processed_count
+
+    @property
+    def percent(self) -> float:
+        return round(100 * self.processed_count / self.total, 1) if self.total else 100.0
+
+
+class BatchItemStatus(models.TextChoices):
+    PENDING = "pending", _("En attente")
+    PROCESSING = "processing", _("En cours")
+    DONE = "done", _("Traité")
+    FAILED = "failed", _("En échec")
+
+
+class BatchItem(models.Model):
+    """One line of a batch: the person's parameters, then the masked answer. ``attempts`` counts claims;
+    a claim holds the item until ``lease_expires_at``, after which it can be claimed again (the sweeper
+    re-enqueues its chunk); after an upstream fault it waits in ``pending`` until ``retry_after``."""
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="items")
+    line = models.PositiveIntegerField(_("ligne"))
+    chunk = models.PositiveIntegerField(_("lot"))
+    params = models.JSONField(_("paramètres"))
+    case_id = models.CharField(_("dossier"), max_length=100, blank=True)
+    status = models.CharField(
+        _("état"), max_length=16, choices=BatchItemStatus.choices, default=BatchItemStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("tentatives"), default=0)
+    lease_expires_at = models.DateTimeField(_("réservé jusqu'au"), null=True, blank=True)
+    retry_after = models.DateTimeField(_("nouvel essai après"), null=True, blank=True)
+    result_status = models.PositiveSmallIntegerField(_("statut HTTP"), null=True, blank=True)
+    result = models.JSONField(_("réponse (masquée)"), null=True, blank=True)
+    error_code = models.CharField(_("erreur"), max_length=64, blank=True)
+    processed_at = models.DateTimeField(_("traité le"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("élément de lot")
+        verbose_name_plural = _("éléments de lot")
+        ordering = ["batch", "line"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "line"], name="exchange_batchitem_line"),
+            models.CheckConstraint(
+                name="exchange_batchitem_status_valid", condition=models.Q(status__in=BatchItemStatus.values)
+            ),
+        ]
+        indexes = [
+            # Claiming: the unfinished items of one chunk.
+            models.Index(
+                fields=["batch", "chunk", "line"],
+                name="exchange_batchitem_claim",
+                condition=models.Q(status__in=["pending", "processing"]),
+            ),
+            # The sweeper: claims whose lease ran out.
+            models.Index(
+                fields=["lease_expires_at"],
+                name="exchange_batchitem_lease",
+                condition=models.Q(status="processing"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.batch_id}:{self.line}"
+
+
+class WebhookSecret(models.Model):
+    """A secret the consumer shares with Maillage to verify batch notifications. Kept encrypted (signing
+    needs it in clear); several can be active at once so the consumer rotates without missing one."""
+
+    public_id = models.UUIDField(_("identifiant public"), default=uuid.uuid4, unique=True, editable=False)
+    credential = models.ForeignKey(
+        Credential,
+        on_delete=models.PROTECT,
+        related_name="webhook_secrets",
+        verbose_name=_("identifiant d'accès"),
+    )
+    value = EncryptedTextField(_("secret"))
+    created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expire le"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("secret de notification")
+        verbose_name_plural = _("secrets de notification")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return str(self.public_id)

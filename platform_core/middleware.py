@@ -74,7 +74,7 @@ def _declares_too_large_body(request) -> bool:
     """
     if request.content_type == "multipart/form-data":
         return False
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    limit = settings.API_BODY_LIMITS.get(request.path_info, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:

@@ -111,7 +111,8 @@ def main() -> int:
                 "--workers", os.environ.get("WEB_CONCURRENCY", "2"), "--threads", "4",
                 "--graceful-timeout", "5"],
         "worker": [str(BIN / "celery"), "-A", "platform_core", "worker", "--loglevel", "INFO",
-                   "--concurrency", os.environ.get("CELERY_CONCURRENCY", "2"), "--hostname", "worker@%h"],
+                   "--concurrency", os.environ.get("CELERY_CONCURRENCY", "2"), "--hostname", "worker@%h",
+                   "--queues", "celery,batches"],
         "beat": [str(BIN / "celery"), "-A", "platform_core", "beat", "--loglevel", "INFO",
                  "--pidfile", str(run_dir / "celerybeat.pid")],
         # One process: the sandbox provider keeps its codes and tokens in memory.

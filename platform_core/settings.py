@@ -180,6 +180,24 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "Europe/Paris"
+# Batch transfers have their queue, so that a 100,000-item batch does not delay the journal's sealing;
+# every worker consumes it too (`make run`, docker-compose: `-Q celery,batches`).
+CELERY_TASK_ROUTES = {"exchange.tasks.batch_*": {"queue": "batches"}}
+
+# --- Batch transfers (exchange/batches.py) ----------------------------------------------------------
+
+BATCH_MAX_ITEMS = env_int("BATCH_MAX_ITEMS", 100_000, minimum=1, maximum=1_000_000)
+# The body of a batch submission may exceed MAX_REQUEST_BODY_BYTES: it is read line by line.
+BATCH_MAX_BODY_BYTES = env_int("BATCH_MAX_BODY_BYTES", 64 * 1024 * 1024, minimum=1024)
+BATCH_CHUNK_SIZE = env_int("BATCH_CHUNK_SIZE", 250, minimum=1, maximum=10_000)
+# Upstream calls in flight per chunk task (threads over the pooled httpx client).
+BATCH_CONCURRENCY = env_int("BATCH_CONCURRENCY", 16, minimum=1, maximum=100)
+# How long a claimed item stays with its worker before the sweeper hands it out again (> upstream timeout).
+BATCH_LEASE_SECONDS = env_int("BATCH_LEASE_SECONDS", 120, minimum=1)
+BATCH_MAX_ATTEMPTS = env_int("BATCH_MAX_ATTEMPTS", 5, minimum=1, maximum=20)
+BATCH_RETRY_BASE_MS = env_int("BATCH_RETRY_BASE_MS", 2000, minimum=1)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1, maximum=20)
+WEBHOOK_RETRY_BASE_MS = env_int("WEBHOOK_RETRY_BASE_MS", 10_000, minimum=1)
 
 # --- Internationalisation ---------------------------------------------------------------------
 
@@ -220,6 +238,8 @@ MEDIA_URL = "/media/"
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BODY_BYTES", 2_621_440, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+# API addresses whose views read their body as a stream, with their own limit (platform_core/middleware.py).
+API_BODY_LIMITS = {"/api/v1/batches/": BATCH_MAX_BODY_BYTES}
 
 # --- Security ---------------------------------------------------------------------------------
 
@@ -401,6 +421,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "identity.tasks.purge_expired_tokens_task",
         "schedule": crontab(hour=3, minute=45),
         "options": {"expires": 3600.0},
+    },
+    # Batch items whose worker died (expired claims) and stalled batches, handed out again (exchange/batches.py).
+    "exchange.sweep_batches": {
+        "task": "exchange.tasks.batches_sweep_task",
+        "schedule": 30.0,
+        "options": {"expires": 30.0},
     },
     # Consumers' credentials expiring in 30, 7 or 1 days: their technical contact is told, every morning.
     "exchange.warn_expiring_credentials": {

@@ -3,7 +3,7 @@
 from django.urls import include, path
 
 from exchange import gateway
-from exchange.api import authorizations, catalogue
+from exchange.api import authorizations, batches, catalogue
 from identity import api_v1 as fs
 from platform_core.api import organisations
 
@@ -19,6 +19,28 @@ urlpatterns = [
         "catalogue/apis/<slug:slug>", catalogue.ApiProductDetailApi.as_view(), name="api-catalogue-api-detail"
     ),
     path("gateway/<slug:api>/<path:path>", gateway.gateway, name="api-gateway"),
+    path("batches/", batches.BatchCollectionApi.as_view(), name="api-batch-list"),
+    path("batches/<uuid:public_id>", batches.BatchDetailApi.as_view(), name="api-batch-detail"),
+    path(
+        "batches/<uuid:public_id>/results.jsonl",
+        batches.BatchResultsJsonlApi.as_view(),
+        name="api-batch-results-jsonl",
+    ),
+    path(
+        "batches/<uuid:public_id>/results.csv",
+        batches.BatchResultsCsvApi.as_view(),
+        name="api-batch-results-csv",
+    ),
+    path(
+        "batches/webhook-secrets/",
+        batches.WebhookSecretCollectionApi.as_view(),
+        name="api-batch-webhook-secret-list",
+    ),
+    path(
+        "batches/webhook-secrets/<uuid:public_id>",
+        batches.WebhookSecretDetailApi.as_view(),
+        name="api-batch-webhook-secret-detail",
+    ),
     path("authorizations/active.json", authorizations.active_json, name="api-authorizations-json"),
     path("authorizations/active.csv", authorizations.active_csv, name="api-authorizations-csv"),
     path("journal/", include("protection.api.urls")),
