@@ -152,9 +152,15 @@ def record(
     request_id: str | None = None,
     organisation=None,
     deferred_disclosure_until: datetime | None = None,
+    occurred_at: datetime | None = None,
 ) -> JournalEntry:
     """Record one entry in the current transaction, if any. Returns it; inside an atomic block its ``id``
-    is set when the buffer is written (see the module docstring; ``flush()`` forces it)."""
+    is set when the buffer is written (see the module docstring; ``flush()`` forces it).
+
+    ``occurred_at`` (default: now) is for importing the history of an event that happened earlier (the
+    sandbox's synthetic activity, a migration): aware and not in the future. The entry is appended as
+    any other (the next id, sealed with the entries around it): its seal dates the recording, the entry
+    the event."""
     events.get(event_type)  # unknown types are a programming error
     if subject is not None and not isinstance(subject, Pseudonym):
         raise TypeError(
@@ -164,6 +170,11 @@ def record(
         raise ValueError(f"unknown outcome {outcome!r}")
     if deferred_disclosure_until is not None and timezone.is_naive(deferred_disclosure_until):
         raise ValueError("deferred_disclosure_until must be timezone-aware")
+    now = timezone.now()
+    if occurred_at is None:
+        occurred_at = now
+    elif timezone.is_naive(occurred_at) or occurred_at > now:
+        raise ValueError("occurred_at must be timezone-aware and not in the future")
     actor_type, actor_id, actor_label = describe_actor(actor)
     if organisation is None and actor_type == "organisation":
         organisation = actor
@@ -175,7 +186,7 @@ def record(
     data_text = _payload_text(data)
     row = (
         uuid.uuid4(),
-        timezone.now(),
+        occurred_at,
         event_type,
         actor_type[:32],
         actor_id,

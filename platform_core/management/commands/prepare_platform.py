@@ -21,6 +21,9 @@ class Command(BaseCommand):
             self.stdout.write(self.style.MIGRATE_HEADING("Sandbox data"))
             # `make run` is the sandbox: its demo accounts are wanted even with DEBUG=0.
             call_command("load_sandbox", force=True)
+            # Months of synthetic activity over communes of many départements, aggregated, so that
+            # /statistiques means something on first start (opendata; idempotent).
+            call_command("load_sandbox_activity")
             if os.environ.get("SANDBOX_IDP_PUBLIC_URL"):
                 # The sandbox identity provider `make run` starts (identity/sandbox_idp), as this
                 # instance's FI; by command name, as platform_core does not import identity.
