@@ -162,8 +162,8 @@ def check_context(credential: Credential, *, recipient: str, purpose: str, case_
 def person_pseudonym(params) -> object | None:
     """The pseudonym of the person the call is about: the citizen's own when their pivot identity is
     known to Maillage (their dashboard then lists the exchange), else one derived from the identity."""
-    from identity.models import CitizenIdentity
     from identity.pivot import PivotIdentityError, identity_hash, normalise
+    from identity.selectors import citizen_public_id
 
     if not params.get("nomNaissance"):
         return None
@@ -179,9 +179,7 @@ def person_pseudonym(params) -> object | None:
         digest = identity_hash(normalise(claims))
     except PivotIdentityError:
         return None
-    # Only the user's public id: the identity's other columns are encrypted, decrypting them costs.
-    citizen = CitizenIdentity.objects.filter(identity_hash=digest).values_list("user__public_id", flat=True)
-    public_id = citizen.first()
+    public_id = citizen_public_id(digest)
     return pseudonym_for(str(public_id) if public_id else f"pivot:{digest}")
 
 
