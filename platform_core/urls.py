@@ -13,6 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("identite/", include("identity.urls")),
     path("", include("exchange.urls")),
+    path("", include("opendata.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", ops.healthz, name="healthz"),
     path("metrics", ops.metrics, name="prometheus-django-metrics"),
