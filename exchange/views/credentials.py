@@ -4,6 +4,8 @@ charts and tables) with its management: a new secret (rotation with a grace peri
 IP allow-list. Reads through exchange.selectors (404 for whoever may not see the habilitation, 403 for
 the provider's side), writes through exchange.services (which check the permission and journal)."""
 
+import functools
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
@@ -148,19 +150,28 @@ def _dashboard(request, credential, *, secret: str = "", allowlist_error: str = 
     )
 
 
-def _managed(request, public_id):
-    """The credential if the person manages it (the consumer's side), else a refusal to return."""
-    credential, manages = get_credential_for_user(request.user, public_id)
-    if not manages:
-        return credential, _refused(request, Forbidden(str(MANAGE_REFUSED)))
-    return credential, None
+def consumer_side(view):
+    """The view gets the credential when the person manages it (the consumer's side); the provider's
+    side gets the DSFR 403 page, anyone else 404; a service's own refusal is the 403 page too."""
+
+    @functools.wraps(view)
+    def wrapper(request, public_id):
+        credential, manages = get_credential_for_user(request.user, public_id)
+        if not manages:
+            return _refused(request, Forbidden(str(MANAGE_REFUSED)))
+        try:
+            return view(request, credential)
+        except Forbidden as error:
+            return _refused(request, error)
+
+    return wrapper
 
 
 @login_required(login_url=SIGN_IN)
 @require_GET
-def credential_detail(request, public_id):
-    credential, refusal = _managed(request, public_id)
-    return refusal or _dashboard(request, credential)
+@consumer_side
+def credential_detail(request, credential):
+    return _dashboard(request, credential)
 
 
 def _back(credential):
@@ -170,14 +181,10 @@ def _back(credential):
 @never_cache  # the new secret is in the page: never kept by a cache
 @login_required(login_url=SIGN_IN)
 @require_POST
-def credential_rotate(request, public_id):
-    credential, refusal = _managed(request, public_id)
-    if refusal:
-        return refusal
+@consumer_side
+def credential_rotate(request, credential):
     try:
         secret = credential_new_secret(credential, user=request.user)
-    except Forbidden as error:
-        return _refused(request, error)
     except Conflict as error:
         messages.error(request, error.detail)
         return _back(credential)
@@ -187,27 +194,20 @@ def credential_rotate(request, public_id):
 
 @login_required(login_url=SIGN_IN)
 @require_POST
-def credential_revoke_view(request, public_id):
-    credential, refusal = _managed(request, public_id)
-    if refusal:
-        return refusal
+@consumer_side
+def credential_revoke_view(request, credential):
     if request.POST.get("confirm") != "yes":
         error = _("Cochez la case pour confirmer la révocation.")
         return _dashboard(request, credential, revoke_error=error, status=400)
-    try:
-        credential_revoke(credential, user=request.user)
-    except Forbidden as error:
-        return _refused(request, error)
+    credential_revoke(credential, user=request.user)
     messages.success(request, _("L'identifiant d'accès est révoqué : les appels suivants seront refusés."))
     return _back(credential)
 
 
 @login_required(login_url=SIGN_IN)
 @require_POST
-def credential_allowlist(request, public_id):
-    credential, refusal = _managed(request, public_id)
-    if refusal:
-        return refusal
+@consumer_side
+def credential_allowlist(request, credential):
     text = request.POST.get("ip_allowlist", "")[:10_000]
     networks = [line.strip() for line in text.replace(",", "\n").splitlines() if line.strip()]
     if len(networks) > 100:
@@ -215,8 +215,6 @@ def credential_allowlist(request, public_id):
                           allowlist_value=text, status=400)  # fmt: skip
     try:
         credential_set_ip_allowlist(credential, user=request.user, networks=networks)
-    except Forbidden as error:
-        return _refused(request, error)
     except InvalidInput as error:
         return _dashboard(request, credential, allowlist_error=error.detail, allowlist_value=text, status=400)
     messages.success(request, _("Les adresses autorisées sont enregistrées."))
