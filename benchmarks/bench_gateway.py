@@ -24,14 +24,21 @@ codeLieuNaissance, codePaysNaissance):
   &recipient=<SIRET>&purpose=<habilitation id>`` with the access token. Maillage checks the token and
   its credential, the API, the quota, recipient and purpose, forwards to the same provider process
   (pooled connections), masks the answer to the granted fields and journals the call (one row in
-  protection_journalentry per call); every answer is checked to be 200.
+  protection_journalentry per call); every answer is checked to be 200;
+- floor: ``GET <maillage>/api/problems/not-found``, a problem type's description: a small JSON answer
+  from memory through the same gunicorn, WSGI and middleware stack, with no database, cache or
+  upstream. What any API view of this server costs at least; every answer is checked to be 200.
 
 1. Throughput: BENCH_GATEWAY_CONCURRENCY (8) httpx clients (one thread each, keep-alive) in
    BENCH_GATEWAY_PROCESSES (2) processes. BENCH_GATEWAY_ROUNDS (5) rounds; each round is PER_ROUND
-   calls direct, then PER_ROUND through the gateway (interleaved, so that both sides see the same machine
-   state). Throughput of a side = its calls / the wall time of its round; the ratio compares the means.
+   calls direct, then PER_ROUND through the gateway, then PER_ROUND to the floor (interleaved, so that
+   the sides see the same machine state). Throughput of a side = its calls / the wall time of its
+   round; the ratio compares the means.
    CPU seconds of each process group (Maillage, the providers, PostgreSQL, Redis, the load generator,
-   everything else) over each round say where the time goes, per call.
+   everything else) over each round say where the time goes, per call. Their sum without "other
+   processes" is what one call costs the machine, whatever else runs on it: the "CPU-bound ratio"
+   (direct's CPU per call / the gateway's) is the throughput ratio the 2 cores would give if they ran
+   nothing else, a figure less sensitive to other work on the machine than the measured ratio.
 2. Latency: the same interleaved rounds with one client making sequential calls (LATENCY_PER_ROUND per
    side and round): the p50 a single consumer sees without queueing behind others. "Added p50" is the
    gateway's p50 minus the direct one, from this phase (on 2 cores, the loaded phase's latencies are
@@ -39,8 +46,8 @@ codeLieuNaissance, codePaysNaissance):
 
 Target (issue 5): throughput ratio ≥ 0.6 and added p50 ≤ 3 ms.
 
-Worker protocol: ``python -m benchmarks.bench_gateway client THREADS`` reads ``direct N`` or
-``gateway N`` on stdin, opens its clients, prints "ready", waits for "go", makes N calls shared by its
+Worker protocol: ``python -m benchmarks.bench_gateway client THREADS`` reads ``direct N``, ``gateway N``
+or ``floor N`` on stdin, opens its clients, prints "ready", waits for "go", makes N calls shared by its
 threads and prints one JSON line (support.command_all).
 
 Run alone: ``make bench BENCH_ARGS=gateway`` (``python -m benchmarks gateway``); about 2 minutes.
@@ -55,7 +62,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 import httpx
 
@@ -78,10 +85,11 @@ LATENCY_PER_ROUND = int(os.environ.get("BENCH_GATEWAY_LATENCY_PER_ROUND", "300")
 API = "caf-quotient-familial"
 # Sandbox citizens the CAF provider has a record for (exchange/sandbox_providers/data.py).
 PEOPLE = ("angela", "jean-pierre", "nadia", "tomasz", "aminata")
+SIDES = {"direct": "direct to the provider", "gateway": "through the gateway", "floor": "Maillage's floor"}
 MAILLAGE, PROVIDERS, POSTGRES, REDIS, CLIENTS = (
     "Maillage (gunicorn)",
     "sandbox providers (gunicorn)",
-    "PostgreSQL",
+    "PostgreSQL (this database's backends)",
     "Redis",
     "load generator (httpx)",
 )
@@ -122,16 +130,16 @@ def pivot_queries() -> list[dict]:
 
 
 def _client_worker(threads: int) -> None:
-    """The same code for both sides: only the URLs and the bearer token differ."""
+    """The same code for every side: only the URLs, the bearer token and the expected status differ."""
     target = json.loads(os.environ["BENCH_GATEWAY_TARGET"])
     sides = {
-        side: ([f"{target[side]['url']}?{urlencode(query)}" for query in target[side]["queries"]],
-               {"Authorization": f"Bearer {target[side]['token']}"})
-        for side in ("direct", "gateway")
+        side: ([f"{spec['url']}?{urlencode(query)}" for query in spec["queries"]],
+               {"Authorization": f"Bearer {spec['token']}"}, spec.get("status", 200))
+        for side, spec in target.items()
     }  # fmt: skip
     clients: list[httpx.Client] = []
 
-    def loop(n: int, urls: list[str], headers: dict, count: int, out: list) -> None:
+    def loop(n: int, urls: list[str], headers: dict, expected: int, count: int, out: list) -> None:
         client = clients[n]
         for i in range(count):
             url = urls[(n + i) % len(urls)]
@@ -141,11 +149,11 @@ def _client_worker(threads: int) -> None:
             except httpx.HTTPError as error:
                 out.append((time.perf_counter() - begun, type(error).__name__))
                 continue
-            out.append((time.perf_counter() - begun, None if status == 200 else str(status)))
+            out.append((time.perf_counter() - begun, None if status == expected else str(status)))
 
     for line in sys.stdin:
         side, total = line.split()[0], int(line.split()[1])
-        urls, headers = sides[side]
+        urls, headers, expected = sides[side]
         per_thread = [total // threads + (n < total % threads) for n in range(threads)]
         # Fresh connections for each round: the servers close those left idle in between (keep-alive).
         for client in clients:
@@ -155,7 +163,7 @@ def _client_worker(threads: int) -> None:
         print("ready", flush=True)
         sys.stdin.readline()
         started = time.monotonic()
-        targets = [(loop, (n, urls, headers, per_thread[n], outs[n])) for n in range(threads)]
+        targets = [(loop, (n, urls, headers, expected, per_thread[n], outs[n])) for n in range(threads)]
         run_and_report(started, targets, outs)
 
 
@@ -199,6 +207,7 @@ def run() -> None:
     config = settings_from_env()
     threads_per_process = max(1, config["concurrency"] // config["processes"])
     database_url = bench_database_url("gateway")
+    database = unquote(database_url.rpartition("/")[2])
     maillage_port, providers_port = free_port(), free_port()
     maillage, providers = f"http://127.0.0.1:{maillage_port}", f"http://127.0.0.1:{providers_port}"
     var_dir = tempfile.TemporaryDirectory(prefix="bench-gateway-")
@@ -251,6 +260,9 @@ def run() -> None:
                     "queries": [{**query, **context} for query in queries],
                     "token": _access_token(maillage, credentials),
                 },
+                # Maillage's floor: a problem type's description, a small JSON answer from memory through
+                # the same gunicorn, WSGI and middleware stack; no database, no cache, no upstream.
+                "floor": {"url": f"{maillage}/api/problems/not-found", "queries": [{}], "token": "none"},
             }
             client_environment = {**environment, "BENCH_GATEWAY_TARGET": json.dumps(target)}
             clients = [_start(client_environment, threads_per_process) for _ in range(config["processes"])]
@@ -258,13 +270,15 @@ def run() -> None:
             meter = CpuMeter({
                 MAILLAGE: lambda: serving(maillage_port),
                 PROVIDERS: lambda: serving(providers_port),
-                POSTGRES: lambda: pids(lambda name, _: name in {"postgres", "postmaster"}),
+                # Only the backends of this database: the server may serve others (tests running).
+                POSTGRES: lambda: pids(lambda name, cmdline: name in {"postgres", "postmaster"}
+                                       and database in " ".join(cmdline)),  # fmt: skip
                 REDIS: lambda: pids(lambda name, _: name.startswith("redis-server")),
                 CLIENTS: lambda: client_pids,
             })  # fmt: skip
-            for side in ("direct", "gateway"):  # warm-up: connections, imports, caches
+            for side in SIDES:  # warm-up: connections, imports, caches
                 _round(clients, side, 200, meter)
-            loaded = {"direct": [], "gateway": []}
+            loaded = {side: [] for side in SIDES}
             for _ in range(config["rounds"]):
                 for side in loaded:
                     loaded[side].append(_round(clients, side, PER_ROUND, meter))
@@ -273,7 +287,7 @@ def run() -> None:
                 client.wait(timeout=30)
             single = _start(client_environment, 1)
             client_pids.append(single.pid)
-            unloaded = {"direct": [], "gateway": []}
+            unloaded = {side: [] for side in SIDES}
             for _ in range(config["rounds"]):
                 for side in unloaded:
                     unloaded[side].append(_round([single], side, LATENCY_PER_ROUND, meter))
@@ -301,6 +315,9 @@ def _side_figures(rounds: list[dict]) -> dict:
     }
 
 
+OTHERS = "other processes"
+
+
 def _report(config, threads_per_process, loaded, unloaded, redis) -> None:
     concurrency = threads_per_process * config["processes"]
     print(f"Maillage: gunicorn gthread {config['workers']} workers × {config['threads']} threads, DEBUG=0, "
@@ -315,21 +332,30 @@ def _report(config, threads_per_process, loaded, unloaded, redis) -> None:
         print(f"### {phase}, {calls} calls per side and round\n")
         print("| side | calls/s (per round) | calls/s | p50 (ms) | p95 (ms) | errors |")
         print("| --- | ---: | ---: | ---: | ---: | ---: |")
-        for side, name in (("direct", "direct to the provider"), ("gateway", "through the gateway")):
+        for side, name in SIDES.items():
             f = figures[phase][side]
             print(f"| {name} | {f['per_round']} | {f['rate']:.0f} | {f['p50']:.2f} | {f['p95']:.2f} | "
                   f"{sum(f['errors'].values())} |")  # fmt: skip
-        direct, gateway = figures[phase]["direct"], figures[phase]["gateway"]
+        direct, gateway, floor = (figures[phase][side] for side in SIDES)
         print(f"\nratio gateway/direct: {gateway['rate'] / direct['rate']:.2f}× the throughput; "
-              f"added p50 {gateway['p50'] - direct['p50']:.2f} ms\n")  # fmt: skip
+              f"added p50 {gateway['p50'] - direct['p50']:.2f} ms; floor/direct: "
+              f"{floor['rate'] / direct['rate']:.2f}×\n")  # fmt: skip
         print("| CPU ms per call | " + " | ".join(direct["cpu"]) + " |")
         print("| --- |" + " ---: |" * len(direct["cpu"]))
-        for side in ("direct", "gateway"):
+        for side in SIDES:
             print(
                 f"| {side} | " + " | ".join(f"{v:.2f}" for v in figures[phase][side]["cpu"].values()) + " |"
             )
-        print()
-        for side in ("direct", "gateway"):
+        # What each call costs the processes that serve it, whatever else the machine runs.
+        serving_cpu = {
+            side: sum(v for k, v in figures[phase][side]["cpu"].items() if k != OTHERS) for side in SIDES
+        }
+        print(
+            f"\nCPU per call of the processes serving it (all but {OTHERS!r}): "
+            + ", ".join(f"{side} {cpu:.2f} ms" for side, cpu in serving_cpu.items())
+            + f"; CPU-bound ratio gateway/direct {serving_cpu['direct'] / serving_cpu['gateway']:.2f}\n"
+        )
+        for side in SIDES:
             for key, count in figures[phase][side]["errors"].most_common():
                 print(f"error: {side} {key} × {count}")
     loaded_phase, unloaded_phase = figures.values()
