@@ -7,8 +7,9 @@ sandbox data providers (exchange/sandbox_providers) run as runner.py starts them
 one gthread worker with 8 threads. `manage.py prepare_platform` loads the sandbox data and
 load_sandbox_exchange registers the three APIs with a validated habilitation of the sandbox commune
 (Ville de Lyon), writing its client secrets to var/sandbox/exchange_credentials.json under the run's
-own VAR_DIR (a temporary directory); the benchmark gets one access token for the CAF API with
-``POST /api/v1/oauth/token`` (client_credentials, HTTP Basic), as a consumer does.
+own VAR_DIR (a temporary directory); before each gateway round the benchmark gets a new access token
+for the CAF API with ``POST /api/v1/oauth/token`` (client_credentials, HTTP Basic), as a consumer does
+(tokens live 60 s; a round takes less).
 
 Server environment: production settings on loopback (support.platform_env: SECURE_SSL_REDIRECT=0,
 ALLOWED_HOSTS=127.0.0.1, LOG_LEVEL=WARNING); the quotas the single benchmark client and address would
@@ -152,8 +153,11 @@ def _client_worker(threads: int) -> None:
             out.append((time.perf_counter() - begun, None if status == expected else str(status)))
 
     for line in sys.stdin:
-        side, total = line.split()[0], int(line.split()[1])
+        side, total, *token = line.split()
         urls, headers, expected = sides[side]
+        if token:  # a new access token for this round
+            headers = {"Authorization": f"Bearer {token[0]}"}
+        total = int(total)
         per_thread = [total // threads + (n < total % threads) for n in range(threads)]
         # Fresh connections for each round: the servers close those left idle in between (keep-alive).
         for client in clients:
@@ -192,9 +196,12 @@ def _access_token(maillage: str, credentials: dict) -> str:
     return answer.json()["access_token"]
 
 
-def _round(clients: list[subprocess.Popen], side: str, count: int, meter: CpuMeter) -> dict:
+def _round(clients: list[subprocess.Popen], side: str, count: int, meter: CpuMeter, token=None) -> dict:
+    """One round of one side; the gateway's with a new access token (they live 60 s), as a consumer
+    asks for one before the last one expires."""
     samples = []
-    results = command_all(clients, f"{side} {count // len(clients)}", lambda: samples.append(meter.sample()))
+    command = f"{side} {count // len(clients)}" + (f" {token()}" if side == "gateway" else "")
+    results = command_all(clients, command, lambda: samples.append(meter.sample()))
     samples.append(meter.sample())
     durations = [duration for result in results for duration, error in result["results"] if error is None]
     errors = Counter(error for result in results for _duration, error in result["results"] if error)
@@ -258,12 +265,16 @@ def run() -> None:
                 "gateway": {
                     "url": f"{maillage}/api/v1/gateway/{API}/v1/quotient-familial",
                     "queries": [{**query, **context} for query in queries],
-                    "token": _access_token(maillage, credentials),
+                    "token": "",  # one per round
                 },
                 # Maillage's floor: a problem type's description, a small JSON answer from memory through
                 # the same gunicorn, WSGI and middleware stack; no database, no cache, no upstream.
                 "floor": {"url": f"{maillage}/api/problems/not-found", "queries": [{}], "token": "none"},
             }
+
+            def token() -> str:
+                return _access_token(maillage, credentials)
+
             client_environment = {**environment, "BENCH_GATEWAY_TARGET": json.dumps(target)}
             clients = [_start(client_environment, threads_per_process) for _ in range(config["processes"])]
             client_pids = [client.pid for client in clients]
@@ -277,11 +288,11 @@ def run() -> None:
                 CLIENTS: lambda: client_pids,
             })  # fmt: skip
             for side in SIDES:  # warm-up: connections, imports, caches
-                _round(clients, side, 200, meter)
+                _round(clients, side, 200, meter, token)
             loaded = {side: [] for side in SIDES}
             for _ in range(config["rounds"]):
                 for side in loaded:
-                    loaded[side].append(_round(clients, side, PER_ROUND, meter))
+                    loaded[side].append(_round(clients, side, PER_ROUND, meter, token))
             for client in clients:
                 client.stdin.close()
                 client.wait(timeout=30)
@@ -290,7 +301,7 @@ def run() -> None:
             unloaded = {side: [] for side in SIDES}
             for _ in range(config["rounds"]):
                 for side in unloaded:
-                    unloaded[side].append(_round([single], side, LATENCY_PER_ROUND, meter))
+                    unloaded[side].append(_round([single], side, LATENCY_PER_ROUND, meter, token))
             single.stdin.close()
             single.wait(timeout=30)
     finally:
