@@ -12,8 +12,9 @@ The high-water mark (AggregationState "journal") is the id of the last entry cou
    UPDATE count = count + excluded.count, and moves the mark in the same transaction.
 
 A crash anywhere rolls back the counts and the mark together: restarting simply does it again.
-``rebuild`` recomputes whole days from the entries below the mark with the same SQL, so its numbers
-are those the incremental runs gave (tests/opendata/test_aggregation.py proves it).
+``rebuild`` recomputes whole months from the entries below the mark with the same SQL, so its numbers
+are those the incremental runs gave (tests/opendata/test_aggregation.py proves it). The same statement
+writes the roll-ups (opendata.models.Cuboid) the queries read.
 
 Which entries count, and as what (the ``RULES`` below):
 
@@ -99,8 +100,29 @@ def _metric_case() -> str:
     return f"CASE {branches} END"
 
 
-# Counted per organisation first, then joined to the (small) organisation table and summed again:
-# the join runs on thousands of cells, not millions of entries. ``{where}`` is one of two constants.
+# Counted per organisation first, then joined to the (small) organisation table: the join runs on
+# thousands of cells, not millions of entries. Then every cuboid (opendata.models.Cuboid) at once, by
+# GROUPING SETS: GROUPING(day, identity_provider, organisation_kind) is the cuboid's code. ``{where}``
+# is one of two constants.
+_STAR_SET = "(day, metric, identity_provider, service, api, organisation_kind, departement, region),"
+_ROLLUP_SETS = """
+        (day, metric, identity_provider, service, api),
+        (day, metric, organisation_kind, departement, region),
+        (month, metric, identity_provider, service, api, organisation_kind, departement, region),
+        (month, metric, identity_provider, service, api),
+        (month, metric, organisation_kind, departement, region)
+"""
+_UPSERT = """
+    INSERT INTO opendata_dailystat (cuboid, day, metric, identity_provider, service, api, organisation_kind,
+           departement, region, count)
+    SELECT GROUPING(day, identity_provider, organisation_kind), coalesce(day, month), metric,
+           coalesce(identity_provider, ''), coalesce(service, ''), coalesce(api, ''),
+           coalesce(organisation_kind, ''), coalesce(departement, ''), coalesce(region, ''), sum(n)
+      FROM located
+     GROUP BY GROUPING SETS ({sets})
+    ON CONFLICT ON CONSTRAINT opendata_stat_cell
+    DO UPDATE SET count = opendata_dailystat.count + EXCLUDED.count
+"""
 _AGGREGATE_SQL = f"""
 WITH entries AS (
     SELECT (e.occurred_at AT TIME ZONE %(tz)s)::date AS day,
@@ -115,19 +137,25 @@ WITH entries AS (
     SELECT day, metric, identity_provider, service, api, organisation_id, count(*) AS n
       FROM entries WHERE metric IS NOT NULL
      GROUP BY 1, 2, 3, 4, 5, 6
-), added AS (
-    INSERT INTO opendata_dailystat
-           (day, metric, identity_provider, service, api, organisation_kind, departement, region, count)
-    SELECT c.day, c.metric, c.identity_provider, c.service, c.api, coalesce(o.kind, ''),
-           coalesce(o.departement_code, ''), coalesce(o.region_code, ''), sum(c.n)
+), located AS (
+    SELECT c.day, date_trunc('month', c.day)::date AS month, c.metric, c.identity_provider, c.service,
+           c.api, coalesce(o.kind, '') AS organisation_kind, coalesce(o.departement_code, '') AS departement,
+           coalesce(o.region_code, '') AS region, c.n
       FROM cells c LEFT JOIN platform_core_organisation o ON o.public_id::text = c.organisation_id
-     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-    ON CONFLICT ON CONSTRAINT opendata_dailystat_cell
-    DO UPDATE SET count = opendata_dailystat.count + EXCLUDED.count
+), added AS ({_UPSERT.format(sets=_STAR_SET + _ROLLUP_SETS)}
     RETURNING 1
 )
 SELECT coalesce(sum(n), 0), (SELECT count(*) FROM added) FROM cells
 """  # noqa: S608 - built from the constant RULES
+# The roll-ups of star cells written directly (tests of the selectors on crafted tables).
+_ROLLUP_SQL = f"""
+WITH located AS (
+    SELECT day, date_trunc('month', day)::date AS month, metric, identity_provider, service, api,
+           organisation_kind, departement, region, count AS n
+      FROM opendata_dailystat WHERE cuboid = 0 AND day >= %(first)s AND day <= %(last)s
+)
+{_UPSERT.format(sets=_ROLLUP_SETS)}
+"""  # noqa: S608 - constants only
 _BY_ID = "e.id > %(after)s AND e.id <= %(upto)s"
 _BY_DAY = "e.id <= %(upto)s AND e.occurred_at >= %(start)s AND e.occurred_at < %(end)s"
 
@@ -209,15 +237,34 @@ def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
     )
 
 
+def whole_months(first: date, last: date) -> tuple[date, date]:
+    """The days first..last widened to whole months: the monthly roll-ups are recomputed whole."""
+    start = first.replace(day=1)
+    following = (last.replace(day=1) + timedelta(days=32)).replace(day=1)
+    return start, following - timedelta(days=1)
+
+
 def rebuild(first: date, last: date) -> int:
-    """Recompute the days first..last from the journal entries below the high-water mark.
+    """Recompute the months of first..last (whole months) from the journal entries below the mark.
 
     Waits for a running aggregation (same lock), so the mark cannot move while it works; the entries
     above the mark are the next incremental run's. Returns the entries counted.
     """
+    first, last = whole_months(first, last)
     start, end = day_bounds(first, last)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AGGREGATION_LOCK_KEY])
         state = _state_for_update()
         cursor.execute("DELETE FROM opendata_dailystat WHERE day >= %s AND day <= %s", [first, last])
         return _aggregate(cursor, _BY_DAY, {"upto": state.last_entry_id, "start": start, "end": end})
+
+
+def rollup(first: date, last: date) -> None:
+    """Write the roll-ups of the star cells (cuboid 0) of first..last, whole months; for tables crafted
+    cell by cell, as the tests of disclosure control do. Aggregation writes its own."""
+    first, last = whole_months(first, last)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM opendata_dailystat WHERE cuboid <> 0 AND day >= %s AND day <= %s", [first, last]
+        )
+        cursor.execute(_ROLLUP_SQL, {"first": first, "last": last})

@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from opendata.aggregation import RULES
-from opendata.models import AggregationState, DailyStat
+from opendata.models import AggregationState, Cuboid, DailyStat
 from opendata.selectors import DIMENSIONS, GRANULARITIES, METRICS, SEAL_COLUMNS, threshold
 
 LICENCE_URL = "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"
@@ -109,8 +109,9 @@ def seals_table_schema_fields() -> list[dict]:
 
 def catalog_record() -> dict:
     """The dataset as a DCAT-AP record (JSON-LD): distributions, licence, publisher, coverage, frequency."""
-    first_day = DailyStat.objects.order_by("day").values_list("day", flat=True).first()
-    last_day = DailyStat.objects.order_by("-day").values_list("day", flat=True).first()
+    days = DailyStat.objects.filter(cuboid=Cuboid.STAR)
+    first_day = days.order_by("day").values_list("day", flat=True).first()
+    last_day = days.order_by("-day").values_list("day", flat=True).first()
     state = AggregationState.objects.filter(name="journal").first()
     publisher = {
         "@type": "foaf:Organization",

@@ -1,6 +1,8 @@
 """Open-data statistics: a compact star table of daily counts, fed from the journal (opendata/aggregation.py).
 
-Each row is one cell: a day (Europe/Paris), a metric and the dimensions the public can group by. A
+Each row is one cell: a day (Europe/Paris), a metric and the dimensions the public can group by; plus
+its roll-ups (``Cuboid``: fewer dimensions, or months) written by the same statement, so that a query
+over a year reads thousands of rows instead of millions. A
 dimension that does not apply to a metric (no identity provider for a data exchange) is "", never NULL,
 so that the cell's unique key is total and ``INSERT … ON CONFLICT DO UPDATE`` can add to it.
 """
@@ -20,7 +22,22 @@ DIMENSION_FIELDS = (
 )
 
 
+class Cuboid(models.IntegerChoices):
+    """Which dimensions a row keeps (the others are rolled up to ""), and its grain: day, or month (the
+    row's ``day`` is then the first of the month). The codes are PostgreSQL's GROUPING(day,
+    identity_provider, organisation_kind) of the grouping set that makes them (opendata/aggregation.py).
+    A query reads the smallest cuboid that has its dimensions; long ranges read months."""
+
+    STAR = 0, _("toutes les dimensions, par jour")
+    CATALOG = 1, _("indicateur, fournisseur d'identité, service, API, par jour")
+    GEOGRAPHY = 2, _("indicateur, nature, département, région, par jour")
+    STAR_MONTH = 4, _("toutes les dimensions, par mois")
+    CATALOG_MONTH = 5, _("indicateur, fournisseur d'identité, service, API, par mois")
+    GEOGRAPHY_MONTH = 6, _("indicateur, nature, département, région, par mois")
+
+
 class DailyStat(models.Model):
+    cuboid = models.PositiveSmallIntegerField(_("agrégat"), choices=Cuboid.choices, default=Cuboid.STAR)
     day = models.DateField(_("jour"))
     metric = models.CharField(_("indicateur"), max_length=32)
     identity_provider = models.CharField(_("fournisseur d'identité"), max_length=64, blank=True, default="")
@@ -34,16 +51,16 @@ class DailyStat(models.Model):
     class Meta:
         verbose_name = _("statistique quotidienne")
         verbose_name_plural = _("statistiques quotidiennes")
-        ordering = ["day", "metric"]
+        ordering = ["cuboid", "day", "metric"]
         constraints = [
-            # The conflict target of the aggregation's upsert; its leading day also serves date ranges.
-            models.UniqueConstraint(fields=["day", *DIMENSION_FIELDS], name="opendata_dailystat_cell"),
+            # The conflict target of the aggregation's upsert; its leading (cuboid, day) serves date ranges.
+            models.UniqueConstraint(fields=["cuboid", "day", *DIMENSION_FIELDS], name="opendata_stat_cell"),
             models.CheckConstraint(name="opendata_dailystat_count_positive", condition=models.Q(count__gt=0)),
         ]
         indexes = [
-            models.Index(fields=["metric", "day"], name="opendata_stat_metric_day_idx"),
-            models.Index(fields=["departement", "day"], name="opendata_stat_dep_day_idx"),
-            models.Index(fields=["region", "day"], name="opendata_stat_region_day_idx"),
+            models.Index(fields=["cuboid", "metric", "day"], name="opendata_stat_metric_idx"),
+            models.Index(fields=["cuboid", "departement", "day"], name="opendata_stat_dep_idx"),
+            models.Index(fields=["cuboid", "region", "day"], name="opendata_stat_region_idx"),
         ]
 
     def __str__(self) -> str:

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.db.models.functions import TruncMonth, TruncWeek
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from opendata.models import DailyStat
+from opendata.models import Cuboid, DailyStat
 from opendata.suppression import suppress
 from platform_core.enums import OrganisationKind
 from platform_core.exceptions import InvalidInput
@@ -287,8 +287,41 @@ def parse_query(params: Mapping[str, str], *, default_days: int = 90) -> StatsQu
 _TRUNC = {"week": TruncWeek, "month": TruncMonth}
 
 
+_CATALOG = frozenset({"metric", "identity_provider", "service", "api"})
+_GEOGRAPHY = frozenset({"metric", "organisation_kind", "departement", "region"})
+
+
+def _family(query: StatsQuery) -> tuple[int, int]:
+    """The (daily, monthly) cuboids with every dimension the query groups or filters by, smallest first."""
+    needed = set(query.group_by) | ({"region"} if query.region else set())
+    needed |= {"departement"} if query.departement else set()
+    if needed <= _CATALOG:
+        return Cuboid.CATALOG, Cuboid.CATALOG_MONTH
+    if needed <= _GEOGRAPHY:
+        return Cuboid.GEOGRAPHY, Cuboid.GEOGRAPHY_MONTH
+    return Cuboid.STAR, Cuboid.STAR_MONTH
+
+
+def _periods(query: StatsQuery) -> Q:
+    """The rows covering date_from..date_to: whole months from the monthly cuboid when the query does not
+    need days or weeks, the days of the partial months at both ends from the daily one."""
+    daily, monthly = _family(query)
+    first, last = query.date_from, query.date_to
+    if query.granularity not in (None, "month"):
+        return Q(cuboid=daily, day__gte=first, day__lte=last)
+    month_start = first if first.day == 1 else (first.replace(day=1) + timedelta(days=32)).replace(day=1)
+    months_end = last if (last + timedelta(days=1)).day == 1 else last.replace(day=1) - timedelta(days=1)
+    if month_start > months_end:  # no whole month inside the range
+        return Q(cuboid=daily, day__gte=first, day__lte=last)
+    return (
+        Q(cuboid=daily, day__gte=first, day__lt=month_start)
+        | Q(cuboid=monthly, day__gte=month_start, day__lte=months_end)
+        | Q(cuboid=daily, day__gt=months_end, day__lte=last)
+    )
+
+
 def _cells(query: StatsQuery) -> dict[tuple, int]:
-    stats = DailyStat.objects.filter(day__gte=query.date_from, day__lte=query.date_to)
+    stats = DailyStat.objects.filter(_periods(query))
     if query.metric:
         stats = stats.filter(metric=query.metric)
     if query.departement:

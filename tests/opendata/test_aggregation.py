@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from opendata import aggregation
-from opendata.models import AggregationState, DailyStat
+from opendata import aggregation, selectors
+from opendata.models import AggregationState, Cuboid, DailyStat
 from protection import journal
 from tests.factories import OrganisationFactory
 
@@ -33,17 +33,17 @@ def exchange(organisation, api="impots", batch=None, outcome="success"):
     journal.record("exchange.gateway_call", actor=None, organisation=organisation, outcome=outcome, data=data)
 
 
-def cells() -> dict:
+def cells(**filters) -> dict:
     return {
-        (row.day, row.metric, row.identity_provider, row.service, row.api, row.organisation_kind,
+        (row.cuboid, row.day, row.metric, row.identity_provider, row.service, row.api, row.organisation_kind,
          row.departement, row.region): row.count
-        for row in DailyStat.objects.all()
+        for row in DailyStat.objects.filter(**filters)
     }  # fmt: skip
 
 
 def totals() -> dict:
     result: dict = {}
-    for row in DailyStat.objects.all():
+    for row in DailyStat.objects.filter(cuboid=Cuboid.STAR):
         result[row.metric] = result.get(row.metric, 0) + row.count
     return result
 
@@ -84,13 +84,24 @@ def test_metrics_dimensions_and_geography_come_from_the_entries_and_their_organi
 
     assert run.entries == 5
     today = timezone.localdate()
-    assert cells() == {
-        (today, "sign_ins", "demo-fi", "service-a", "", "commune", "69", "84"): 1,
-        (today, "sign_ins", "demo-fi", "", "", "", "", ""): 1,
-        (today, "exchanges", "", "", "impots", "commune", "69", "84"): 1,
-        (today, "batch_items", "", "", "impots", "commune", "69", "84"): 1,
-        (today, "habilitations", "", "", "impots", "commune", "69", "84"): 1,
+    assert cells(cuboid=Cuboid.STAR) == {
+        (0, today, "sign_ins", "demo-fi", "service-a", "", "commune", "69", "84"): 1,
+        (0, today, "sign_ins", "demo-fi", "", "", "", "", ""): 1,
+        (0, today, "exchanges", "", "", "impots", "commune", "69", "84"): 1,
+        (0, today, "batch_items", "", "", "impots", "commune", "69", "84"): 1,
+        (0, today, "habilitations", "", "", "impots", "commune", "69", "84"): 1,
     }
+    month = today.replace(day=1)
+    assert cells(cuboid=Cuboid.GEOGRAPHY_MONTH) == {
+        (6, month, "sign_ins", "", "", "", "commune", "69", "84"): 1,
+        (6, month, "sign_ins", "", "", "", "", "", ""): 1,
+        (6, month, "exchanges", "", "", "", "commune", "69", "84"): 1,
+        (6, month, "batch_items", "", "", "", "commune", "69", "84"): 1,
+        (6, month, "habilitations", "", "", "", "commune", "69", "84"): 1,
+    }
+    # Every roll-up counts every entry once.
+    for cuboid in Cuboid:
+        assert sum(cells(cuboid=cuboid).values()) == 5, cuboid
     assert mark() == run.last_entry_id
 
 
@@ -122,7 +133,7 @@ def test_small_chunks_give_the_same_counts_as_one_pass():
     drain(chunk=4)
 
     assert totals() == {"sign_ins": 25}
-    assert DailyStat.objects.count() == 3
+    assert DailyStat.objects.filter(cuboid=Cuboid.STAR).count() == 3
 
 
 @pytest.mark.django_db
@@ -177,7 +188,7 @@ def test_an_entry_committed_late_with_a_lower_id_is_not_skipped():
     thread.join()
     aggregation.aggregate_all()
 
-    services = dict(DailyStat.objects.values_list("service", "count"))
+    services = dict(DailyStat.objects.filter(cuboid=Cuboid.STAR).values_list("service", "count"))
     assert services == {"slow": 1, "fast": 1}
 
 
@@ -239,7 +250,7 @@ def test_rebuild_gives_the_numbers_of_the_incremental_runs():
     _entries_over_days(organisations, days=20)
     drain(chunk=97)
     incremental = cells()
-    assert sum(incremental.values()) == 810
+    assert sum(cells(cuboid=Cuboid.STAR).values()) == 810
 
     today = timezone.localdate()
     call_command("rebuild_opendata", "--from", str(today - timedelta(days=30)), "--to", str(today))
@@ -282,3 +293,48 @@ def test_the_beat_task_aggregates_through_a_real_worker(celery_worker):
         time.sleep(0.2)
 
     assert totals() == {"sign_ins": 13}
+
+
+@pytest.mark.django_db
+def test_queries_read_the_roll_ups_and_months_yet_give_the_star_tables_numbers(settings):
+    """Whatever cuboid and grain a query reads (monthly rows inside the range, daily ones at its ends),
+    its cells are those of the daily star table."""
+    settings.OPENDATA_SUPPRESSION_THRESHOLD = 1  # nothing hidden: the raw cells are compared
+    organisations = [OrganisationFactory(), OrganisationFactory(commune=True)]
+    _entries_over_days(organisations, days=100)
+    drain(chunk=1000)
+    star = list(DailyStat.objects.filter(cuboid=Cuboid.STAR).values())
+    today = timezone.localdate()
+    first, last = today - timedelta(days=95), today - timedelta(days=3)
+
+    for params in (
+        {},
+        {"group_by": "metric"},
+        {"group_by": "region", "granularity": "month"},
+        {"group_by": "service", "metric": "sign_ins"},
+        {"group_by": "api,departement"},
+        {"group_by": "metric", "granularity": "week"},
+        {"group_by": "identity_provider", "region": "84"},
+        {"group_by": "organisation_kind", "granularity": "day"},
+    ):
+        query = selectors.parse_query({"from": str(first), "to": str(last), **params})
+        expected: dict = {}
+        for row in star:
+            if not first <= row["day"] <= last or (query.region and row["region"] != query.region):
+                continue
+            if query.metric and row["metric"] != query.metric:
+                continue
+            period = {"day": row["day"], "week": row["day"] - timedelta(days=row["day"].weekday()),
+                      "month": row["day"].replace(day=1), None: None}[query.granularity]  # fmt: skip
+            key = ((period.isoformat(),) if period else ()) + tuple(row[d] for d in query.group_by)
+            expected[key] = expected.get(key, 0) + row["count"]
+
+        result = selectors.run(query)
+
+        got = {
+            ((row["period"],) if "period" in row else ()) + tuple(row[d] for d in query.group_by): row[
+                "value"
+            ]
+            for row in result.rows
+        }
+        assert got == expected, params

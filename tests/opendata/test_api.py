@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from opendata import aggregation
 from opendata.models import DailyStat
 from platform_core.geography import REGION_OF_DEPARTEMENT
 from protection import journal, sealing
@@ -44,6 +45,7 @@ def stats():
             departement=departement, region=REGION_OF_DEPARTEMENT[departement], count=count,
             organisation_kind="commune",
         )  # fmt: skip
+    aggregation.rollup(today - timedelta(days=60), today)
     return rows
 
 
