@@ -14,8 +14,12 @@ import os
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from django.conf import settings
 from jwcrypto import jwk
 
@@ -37,6 +41,20 @@ class SigningKey:
     @property
     def alg(self) -> str:
         return self.key["alg"]
+
+    @cached_property
+    def _private_key(self):
+        """The key as a cryptography object, built once per process (jwcrypto builds it for each token)."""
+        return self.key.get_op_key("sign")
+
+    def sign(self, data: bytes) -> bytes:
+        """The JWS signature of ``data`` (RFC 7518 §3.3 RS256, §3.4 ES256: r and s, 32 bytes each)."""
+        if self.alg == "ES256":
+            r, s = decode_dss_signature(self._private_key.sign(data, ec.ECDSA(hashes.SHA256())))
+            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        if self.alg == "RS256":
+            return self._private_key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        raise LookupError(f"no signer for {self.alg}")
 
 
 @dataclass(frozen=True)
