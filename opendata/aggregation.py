@@ -138,9 +138,11 @@ WITH entries AS (
       FROM entries WHERE metric IS NOT NULL
      GROUP BY 1, 2, 3, 4, 5, 6
 ), located AS (
-    SELECT c.day, date_trunc('month', c.day)::date AS month, c.metric, c.identity_provider, c.service,
-           c.api, coalesce(o.kind, '') AS organisation_kind, coalesce(o.departement_code, '') AS departement,
-           coalesce(o.region_code, '') AS region, c.n
+    SELECT c.day, date_trunc('month', c.day::timestamp)::date AS month, c.metric COLLATE "C" AS metric,
+           c.identity_provider COLLATE "C" AS identity_provider, c.service COLLATE "C" AS service,
+           c.api COLLATE "C" AS api, coalesce(o.kind, '') COLLATE "C" AS organisation_kind,
+           coalesce(o.departement_code, '') COLLATE "C" AS departement,
+           coalesce(o.region_code, '') COLLATE "C" AS region, c.n
       FROM cells c LEFT JOIN platform_core_organisation o ON o.public_id::text = c.organisation_id
 ), added AS ({_UPSERT.format(sets=_STAR_SET + _ROLLUP_SETS)}
     RETURNING 1
@@ -150,7 +152,7 @@ SELECT coalesce(sum(n), 0), (SELECT count(*) FROM added) FROM cells
 # The roll-ups of star cells written directly (tests of the selectors on crafted tables).
 _ROLLUP_SQL = f"""
 WITH located AS (
-    SELECT day, date_trunc('month', day)::date AS month, metric, identity_provider, service, api,
+    SELECT day, date_trunc('month', day::timestamp)::date AS month, metric, identity_provider, service, api,
            organisation_kind, departement, region, count AS n
       FROM opendata_dailystat WHERE cuboid = 0 AND day >= %(first)s AND day <= %(last)s
 )
@@ -220,6 +222,10 @@ def aggregate_all(*, budget_seconds: float = TASK_BUDGET_SECONDS, chunk: int = C
 
 
 def _aggregate(cursor, where: str, params: dict) -> int:
+    # JIT compiling the CASE expressions costs more than it saves on a million rows (seconds, measured),
+    # and hashing the cells needs more than the default work_mem.
+    cursor.execute("SET LOCAL jit = off")
+    cursor.execute("SET LOCAL work_mem = '64MB'")
     cursor.execute(
         _AGGREGATE_SQL.replace("{where}", where),
         {"tz": settings.TIME_ZONE, "types": EVENT_TYPES, **params},
