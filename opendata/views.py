@@ -229,6 +229,8 @@ def _add_charts(views: dict, query) -> None:
         selected_palette="categorical" if len(names) > 1 else "default",
     )
 
+    rank = {code: index for index, code in enumerate(selectors.METRICS)}
+    views["types"]["rows"].sort(key=lambda row: rank.get(row["code"], len(rank)))
     views["types"]["chart"] = _bar_chart("types", views["types"]["rows"], _("Nombre"))
 
     providers = views["identity_providers"]

@@ -376,3 +376,11 @@ def test_the_page_needs_no_sign_in_and_is_linked_from_the_home_page(client):
     response = client.get("/statistiques")
     assert response.status_code == 200
     assert "Aucune donnée pour ces filtres." in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_page_costs_a_bounded_number_of_queries(client, activity, django_assert_max_num_queries):
+    # One query per view (8), two for the key figures, the openness figures and the names of services,
+    # APIs and identity providers: none per row.
+    with django_assert_max_num_queries(20):
+        client.get("/statistiques")
