@@ -22,6 +22,7 @@ against every linear-programming attack on large linked tables, nor against diff
 overlapping date ranges (the README says so).
 """
 
+from collections import deque
 from collections.abc import Hashable, Iterable
 
 
@@ -37,30 +38,30 @@ def suppress(
     for index, line in enumerate(lines):
         for key in line:
             lines_of.setdefault(key, []).append(index)
+    nonzero = [sum(1 for key in line if cells[key] > 0) for line in lines]
 
-    def nonzero_in(line) -> int:
-        return sum(1 for key in line if cells[key] > 0)
-
-    changed = True
-    while changed:
-        changed = False
-        for line in lines:
-            hidden_here = [key for key in line if key in hidden]
-            if not hidden_here:
-                continue
-            if len(hidden_here) >= 2 and sum(cells[key] for key in hidden_here) >= threshold:
-                continue
-            candidates = [key for key in line if key not in hidden and cells[key] > 0]
-            if not candidates:
-                continue  # the whole line is hidden, or only zeros remain: nothing more to do here
-            safe = [
-                key
-                for key in candidates
-                if all(nonzero_in(lines[other]) > 1 for other in lines_of.get(key, ()))
-            ]
-            pick = min(safe or candidates, key=lambda key: (cells[key], _sort_key(key)))
-            hidden.add(pick)
-            changed = True
+    # A work list of the lines to check: all of them at first, then those a new suppression touches.
+    pending = deque(range(len(lines)))
+    queued = set(pending)
+    while pending:
+        index = pending.popleft()
+        queued.discard(index)
+        line = lines[index]
+        hidden_here = [key for key in line if key in hidden]
+        if not hidden_here:
+            continue
+        if len(hidden_here) >= 2 and sum(cells[key] for key in hidden_here) >= threshold:
+            continue
+        candidates = [key for key in line if key not in hidden and cells[key] > 0]
+        if not candidates:
+            continue  # the whole line is hidden, or only zeros remain: nothing more to do here
+        safe = [key for key in candidates if all(nonzero[other] > 1 for other in lines_of[key])]
+        pick = min(safe or candidates, key=lambda key: (cells[key], _sort_key(key)))
+        hidden.add(pick)
+        for other in [index, *lines_of[pick]]:
+            if other not in queued:
+                pending.append(other)
+                queued.add(other)
     return hidden
 
 
