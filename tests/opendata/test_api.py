@@ -250,3 +250,23 @@ def test_the_api_is_rate_limited_per_address(api_client, settings):
     statuses = [api_client.get(STATS).status_code for _ in range(4)]
 
     assert statuses == [200, 200, 200, 429]
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"group_by": ",,,", "from": "", "metric": ""}, 200),  # empty values: the defaults
+        ({"metric": "\x00"}, 400),
+        ({"departement": "9" * 5000}, 400),
+        ({"group_by": ",".join(["departement"] * 500)}, 400),
+        ({"from": "2026-01-01T00:00:00"}, 400),
+        ({"from": "+12026-01-01"}, 400),
+        ({"format": "xml"}, 404),
+    ],
+)
+def test_odd_requests_are_never_a_500(api_client, params, status):
+    response = api_client.get(STATS, params)
+
+    assert response.status_code == status
+    if status >= 400:
+        assert response["Content-Type"] == "application/problem+json"
