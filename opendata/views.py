@@ -53,6 +53,8 @@ MAP_REGION_CODES = {
     "94": "20R",
 }
 
+OVERSEAS_REGIONS = {"01", "02", "03", "04", "06"}
+
 GRANULARITY_LABELS = {
     "day": gettext_lazy("jour"),
     "week": gettext_lazy("semaine"),
@@ -95,7 +97,7 @@ def statistics(request):
         "key_figures": _key_figures(query),
         "views": views,
         "rankings": [views["services"], views["apis"]],
-        "charts": [view["chart"] for view in views.values()],
+        "charts": [view["chart"] for view in views.values() if view["chart"]],
         "downloads": list(views.values()),
         "threshold": views["types"]["result"].threshold,
         "openness": _openness(),
@@ -130,12 +132,14 @@ def _views(query) -> dict:
     }
     region = query.region or REGION_OF_DEPARTEMENT.get(query.departement or "", "")
     if region:
-        # Drilled down: the région's départements, on dsfr-chart's map of one région.
+        # Drilled down: the région's départements, on dsfr-chart's map of one région; all of them even
+        # when one is chosen, the map being where one compares it with its neighbours.
         views["departements"] = _view(
             "carte-departements",
             _("Par département : %(region)s") % {"region": REGION_NAMES[region]},
             query,
             region=region,
+            departement=None,
             group_by=("departement",),
         )
         views["departements"]["region"] = region
@@ -219,14 +223,18 @@ def _add_charts(views: dict, query) -> None:
         {"period": period, "period_label": _date_label(period), "cells": cells[index]}
         for index, period in enumerate(periods)
     ]
-    # A secret cell is a gap in its line (null), never a zero.
-    evolution["chart"] = _chart(
-        "evolution",
-        "line-chart",
-        x=[[_date_label(period) for period in periods]] * len(names),
-        y=[[row[column]["value"] for row in cells] for column in range(len(names))],
-        name=names,
-        selected_palette="categorical" if len(names) > 1 else "default",
+    # A secret cell is a gap in its line (null), never a zero. Nothing to draw, no chart: the table says so.
+    evolution["chart"] = (
+        _chart(
+            "evolution",
+            "line-chart",
+            x=[[_date_label(period) for period in periods]] * len(names),
+            y=[[row[column]["value"] for row in cells] for column in range(len(names))],
+            name=names,
+            selected_palette="categorical" if len(names) > 1 else "default",
+        )
+        if periods
+        else None
     )
 
     rank = {code: index for index, code in enumerate(selectors.METRICS)}
@@ -235,14 +243,18 @@ def _add_charts(views: dict, query) -> None:
 
     providers = views["identity_providers"]
     shown = _visible(providers["rows"])
-    providers["chart"] = _chart(
-        "fournisseurs-identite",
-        "pie-chart",
-        x=[[row["label"] for row in shown]],
-        y=[[row["value"] for row in shown]],
-        name=[row["label"] for row in shown],
-        fill="true",
-        selected_palette="categorical",
+    providers["chart"] = (
+        _chart(
+            "fournisseurs-identite",
+            "pie-chart",
+            x=[[row["label"] for row in shown]],
+            y=[[row["value"] for row in shown]],
+            name=[row["label"] for row in shown],
+            fill="true",
+            selected_palette="categorical",
+        )
+        if shown
+        else None
     )
 
     metric_name = _metric_name(query)
@@ -260,6 +272,11 @@ def _add_charts(views: dict, query) -> None:
             for row in regions["rows"]
             if row["code"] in MAP_REGION_CODES
         }
+        departements["chart"] = _map_chart(
+            "carte-departements", "map-chart", departements, metric_name, areas=DEPARTEMENT_NAMES, level="dep"
+        )
+    elif departements["region"] in OVERSEAS_REGIONS:
+        # map-chart-reg draws mainland régions only; an overseas one is its département's inset.
         departements["chart"] = _map_chart(
             "carte-departements", "map-chart", departements, metric_name, areas=DEPARTEMENT_NAMES, level="dep"
         )
@@ -300,8 +317,10 @@ def _visible(rows: list[dict]) -> list[dict]:
     return [row for row in rows if not row["suppressed"] and row["value"] is not None]
 
 
-def _bar_chart(chart_id: str, rows: list[dict], name: str) -> dict:
+def _bar_chart(chart_id: str, rows: list[dict], name: str) -> dict | None:
     shown = _visible(rows)
+    if not shown:
+        return None
     return _chart(
         chart_id,
         "bar-chart",

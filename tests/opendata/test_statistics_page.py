@@ -273,6 +273,16 @@ def test_a_region_row_drills_down_to_the_page_filtered_on_it(client, activity):
 
 
 @pytest.mark.django_db
+def test_a_departement_filters_the_figures_and_the_map_shows_its_region(client, activity):
+    html = page(client, "?departement=69")
+
+    assert html.body("types-table") == {"Connexions": "40", "Échanges de données": "30"}
+    assert html.chart("carte-departements")["attrs"]["region"] == "ARA"
+    assert html.body("carte-departements-table") == {"Rhône (69)": "70"}
+    assert '<option value="69" selected>' in client.get("/statistiques?departement=69").content.decode()
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("query", "fields"),
     [
@@ -376,6 +386,21 @@ def test_the_page_needs_no_sign_in_and_is_linked_from_the_home_page(client):
     response = client.get("/statistiques")
     assert response.status_code == 200
     assert "Aucune donnée pour ces filtres." in response.content.decode()
+    # Nothing to draw, no chart (dsfr-chart fails on empty series): the tables say it; maps show zeros.
+    assert {slot["data-chart"] for slot in Page(response.content.decode()).chart_slots} == {
+        "carte-regions",
+        "carte-departements",
+    }
+
+
+@pytest.mark.django_db
+def test_an_overseas_region_is_drawn_on_the_map_of_departements(client, activity):
+    # dsfr-chart's map of one région draws mainland régions only.
+    html = page(client, "?region=04")
+
+    chart = html.chart("carte-departements")
+    assert (chart["tag"], chart["attrs"]["level"]) == ("map-chart", "dep")
+    assert page(client, "?region=94").chart("carte-departements")["attrs"]["region"] == "20R"
 
 
 @pytest.mark.django_db
