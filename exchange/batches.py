@@ -31,7 +31,7 @@ import random
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -56,7 +56,7 @@ from exchange.gateway import (
     forward,
     granted_fields,
     journal_exchange,
-    person_pseudonym,
+    person_pseudonyms,
 )
 from exchange.models import (
     Batch,
@@ -74,12 +74,12 @@ from platform_core.exceptions import Conflict, DomainError, InvalidInput
 from protection import journal
 
 MAX_ERRORS = 20  # invalid lines named in the answer
-INSERT_EVERY = 2000  # items per INSERT while reading the body
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _COUNTRY = re.compile(r"^99[0-9]{3}$")
 REQUIRED = ("nomNaissance", "prenoms", "dateNaissance", "sexe", "codePaysNaissance")
+PIVOT = (*REQUIRED, "codeLieuNaissance")
 MAX_KEYS = 32
 MAX_VALUE_LENGTH = 255
 MAX_RETRY_DELAY = 300.0  # seconds
@@ -172,6 +172,11 @@ def _item(raw: dict, number: int, errors: list[dict]) -> tuple[dict, str] | None
     case_id = params.pop("case_id", "")
     if isinstance(case_id, list) or len(case_id) > 100:
         return refuse(_("case_id : 100 caractères au plus."))
+    if not params:
+        return refuse(_("Aucun paramètre : chaque ligne désigne une personne."), "required")
+    if not any(key in params for key in PIVOT):
+        return params, case_id  # designated otherwise (numeroFiscal…): the provider judges
+    # A pivot identity is complete, so that the item is journaled for its person.
     missing = [key for key in REQUIRED if not params.get(key)]
     if missing:
         return refuse(_("Paramètres requis manquants : %(keys)s.") % {"keys": ", ".join(missing)}, "required")
@@ -351,37 +356,41 @@ def batch_submit(
 
 
 def _store_items(batch: Batch, body: _Hashed, input_format: str) -> int:
+    """Validates and writes the items as they are read, with COPY (a tenth of bulk_create's time): the
+    caller's transaction is rolled back if one line is invalid."""
     errors: list[dict] = []
-    pending: list[BatchItem] = []
     total = 0
     rows = _jsonl(body) if input_format == BatchFormat.JSONL else _csv(body)
-    for number, raw in rows:
-        total += 1
-        if total > settings.BATCH_MAX_ITEMS:
-            raise BatchTooLarge(
-                _g("Un lot compte au plus %(max)d éléments.") % {"max": settings.BATCH_MAX_ITEMS}
+    journal.flush()  # COPY does not go through Django's cursor wrappers, which write the journal's buffer
+    with connection.cursor() as cursor, cursor.cursor.copy(_COPY_SQL) as copy:
+        for number, raw in rows:
+            total += 1
+            if total > settings.BATCH_MAX_ITEMS:
+                limit = _g("Un lot compte au plus %(max)d éléments.") % {"max": settings.BATCH_MAX_ITEMS}
+                raise BatchTooLarge(limit)
+            if isinstance(raw, _Unreadable):
+                if len(errors) < MAX_ERRORS:
+                    errors.append({"field": f"line {number}", "code": "invalid", "message": str(raw)})
+                continue
+            item = _item(raw, number, errors if len(errors) < MAX_ERRORS else [])
+            if item is None or errors:
+                continue  # once a line is invalid, nothing will be stored: read on only to name the others
+            params, case_id = item
+            chunk = (total - 1) // batch.chunk_size
+            params_text = json.dumps(params, ensure_ascii=False)
+            copy.write_row(
+                (batch.pk, number, chunk, params_text, case_id, BatchItemStatus.PENDING.value, 0, "")
             )
-        if isinstance(raw, _Unreadable):
-            if len(errors) < MAX_ERRORS:
-                errors.append({"field": f"line {number}", "code": "invalid", "message": str(raw)})
-            continue
-        item = _item(raw, number, errors if len(errors) < MAX_ERRORS else [])
-        if item is None or errors:
-            continue  # once a line is invalid, nothing will be stored: read on only to name the others
-        params, case_id = item
-        chunk = (total - 1) // batch.chunk_size
-        pending.append(BatchItem(batch=batch, line=number, chunk=chunk, params=params, case_id=case_id))
-        if len(pending) >= INSERT_EVERY:
-            BatchItem.objects.bulk_create(pending)
-            pending = []
-    if errors:
-        raise BatchInvalid(
-            _g("%(count)s ligne(s) invalide(s) : rien n'a été créé.") % {"count": len(errors)}, errors=errors
-        )
-    if total == 0:
-        raise BatchInvalid(_g("Le lot est vide."))
-    BatchItem.objects.bulk_create(pending)
+        if errors:
+            message = _g("%(count)s ligne(s) invalide(s) : rien n'a été créé.") % {"count": len(errors)}
+            raise BatchInvalid(message, errors=errors)
+        if total == 0:
+            raise BatchInvalid(_g("Le lot est vide."))
     return total
+
+
+_COPY_COLUMNS = "batch_id, line, chunk, params, case_id, status, attempts, error_code"
+_COPY_SQL = f"COPY exchange_batchitem ({_COPY_COLUMNS}) FROM STDIN"
 
 
 # --- processing ----------------------------------------------------------------------------------------
@@ -463,45 +472,57 @@ def _retry_delay(attempts: int) -> float:
     return min(MAX_RETRY_DELAY, base) * random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not security
 
 
+_OURS_SQL = """
+SELECT id, attempts FROM exchange_batchitem WHERE id = ANY(%s) AND status = 'processing'
+ ORDER BY id FOR UPDATE
+"""
+_UPDATE_SQL = """
+UPDATE exchange_batchitem AS item
+   SET status = v.status, lease_expires_at = NULL, retry_after = v.retry_after,
+       result_status = v.result_status, result = v.result::jsonb, error_code = v.error_code,
+       processed_at = v.processed_at
+  FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::int[], %s::text[], %s::text[],
+              %s::timestamptz[])
+       AS v (id, status, retry_after, result_status, result, error_code, processed_at)
+ WHERE item.id = v.id
+"""
+
+
 def _record(batch: Batch, claimed: list[Claimed], outcomes: list[Outcome], fields: set[str]) -> None:
-    """Each result with its journal entry, in one transaction, for the claims that are still ours."""
+    """Each result with its journal entry, in one transaction, for the claims that are still ours. Plain
+    SQL: bulk_update's CASE expressions cost more CPU than the upstream calls."""
     now = timezone.now()
     processed = failed = 0
-    with transaction.atomic():
-        ours = dict(
-            BatchItem.objects.select_for_update()
-            .filter(pk__in=[item.pk for item in claimed], status=BatchItemStatus.PROCESSING)
-            .values_list("pk", "attempts")
-        )
-        changed = []
-        for item, outcome in zip(claimed, outcomes, strict=True):
+    # Before the journal entries: a query between two of them would write the buffer once per entry.
+    persons = person_pseudonyms([_Params(item.params) for item in claimed])
+    rows = []
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_OURS_SQL, [[item.pk for item in claimed]])
+        ours = dict(cursor.fetchall())
+        for item, outcome, person in zip(claimed, outcomes, persons, strict=True):
             if ours.get(item.pk) != item.attempts:
                 continue  # the lease ran out and another attempt claimed it: that one records it
-            row = BatchItem(pk=item.pk, attempts=item.attempts, lease_expires_at=None, processed_at=now)
             error = outcome.refusal or (
                 outcome.fault if outcome.fault and item.attempts >= settings.BATCH_MAX_ATTEMPTS else None
             )
             if outcome.fault and error is None:
-                row.status, row.retry_after, row.processed_at = BatchItemStatus.PENDING, None, None
-                row.retry_after = now + timedelta(seconds=_retry_delay(item.attempts))
-                row.result_status, row.result, row.error_code = None, None, outcome.fault.code
-                changed.append(row)
+                retry_after = now + timedelta(seconds=_retry_delay(item.attempts))
+                pending = BatchItemStatus.PENDING.value
+                rows.append((item.pk, pending, retry_after, None, None, outcome.fault.code, None))
                 continue
             if error is not None:
-                row.status, row.result_status, row.result, row.error_code = (
-                    BatchItemStatus.FAILED, error.status, None, error.code,
-                )  # fmt: skip
                 status, answer, failed = error.status, None, failed + 1
+                rows.append((item.pk, BatchItemStatus.FAILED.value, None, status, None, error.code, now))
             else:
                 status, answer = outcome.status, answer_for(outcome.status, outcome.body, fields)
-                row.status, row.result_status, row.result = BatchItemStatus.DONE, status, answer
-                row.error_code = "" if status < 400 else str(_error_of(answer))[:64]
-            row.retry_after = None
+                code = "" if status < 400 else str(_error_of(answer))[:64]
+                rows.append(
+                    (item.pk, BatchItemStatus.DONE.value, None, status, json.dumps(answer), code, now)
+                )
             processed += 1
-            changed.append(row)
             journal_exchange(
                 batch.credential,
-                person=person_pseudonym(_Params(item.params)),
+                person=person,
                 status=status,
                 answer=answer,
                 context={"recipient": batch.recipient, "case_id": item.case_id},
@@ -510,11 +531,8 @@ def _record(batch: Batch, claimed: list[Claimed], outcomes: list[Outcome], field
                 extra={"batch": str(batch.public_id), "line": item.line,
                        **({"reason": error.code} if error is not None else {})},
             )  # fmt: skip
-        BatchItem.objects.bulk_update(
-            changed,
-            ["status", "attempts", "lease_expires_at", "retry_after", "result_status", "result", "error_code",
-             "processed_at"],
-        )  # fmt: skip
+        if rows:
+            cursor.execute(_UPDATE_SQL, [list(column) for column in zip(*rows, strict=True)])
         Batch.objects.filter(pk=batch.pk).update(
             processed_count=F("processed_count") + processed,
             failed_count=F("failed_count") + failed,
@@ -526,6 +544,17 @@ def _error_of(answer) -> str:
     if isinstance(answer, dict):
         return answer.get("reason") or answer.get("error") or "upstream-error"
     return "upstream-error"
+
+
+def _start_calls(batch: Batch, claimed: list[Claimed]) -> list:
+    if not claimed:
+        return []
+    credential = Credential.objects.select_related("authorization").get(pk=batch.credential_id)
+    if not credential_usable(credential):
+        # Revocation takes effect on the next items: nothing more goes to the provider.
+        refusal = GatewayUnauthenticated(_g("Cet identifiant d'accès n'est pas (ou plus) valide."))
+        return [Outcome(refusal=refusal) for _item in claimed]
+    return [_executor().submit(_call, batch, item) for item in claimed]
 
 
 def batch_process_chunk(batch_pk: int, chunk: int) -> float | None:
@@ -548,16 +577,16 @@ def batch_process_chunk(batch_pk: int, chunk: int) -> float | None:
             status=BatchStatus.RUNNING, started_at=timezone.now()
         )
     fields = granted_fields(batch.api, batch.scopes)
-    size = settings.BATCH_CONCURRENCY * 2
-    while claimed := _claim(batch, chunk, size):
-        credential = Credential.objects.select_related("authorization").get(pk=batch.credential_id)
-        if not credential_usable(credential):
-            # Revocation takes effect on the next item: nothing more goes to the provider.
-            refusal = GatewayUnauthenticated(_g("Cet identifiant d'accès n'est pas (ou plus) valide."))
-            outcomes = [Outcome(refusal=refusal) for _item in claimed]
-        else:
-            outcomes = list(_executor().map(lambda item: _call(batch, item), claimed))
+    size = settings.BATCH_CONCURRENCY * 4
+    # A pipeline: the next items' upstream calls are in flight while this round's results are written.
+    claimed = _claim(batch, chunk, size)
+    calls = _start_calls(batch, claimed)
+    while claimed:
+        outcomes = [call.result() if isinstance(call, Future) else call for call in calls]
+        following = _claim(batch, chunk, size)
+        following_calls = _start_calls(batch, following)
         _record(batch, claimed, outcomes, fields)
+        claimed, calls = following, following_calls
     batch_finish_if_complete(batch.pk)
     waiting = BatchItem.objects.filter(batch=batch, chunk=chunk, status=BatchItemStatus.PENDING).aggregate(
         at=Min("retry_after")

@@ -162,8 +162,31 @@ def check_context(credential: Credential, *, recipient: str, purpose: str, case_
 def person_pseudonym(params) -> object | None:
     """The pseudonym of the person the call is about: the citizen's own when their pivot identity is
     known to Maillage (their dashboard then lists the exchange), else one derived from the identity."""
-    from identity.pivot import PivotIdentityError, identity_hash, normalise
     from identity.selectors import citizen_public_id
+
+    digest = _pivot_digest(params)
+    if digest is None:
+        return None
+    public_id = citizen_public_id(digest)
+    return pseudonym_for(str(public_id) if public_id else f"pivot:{digest}")
+
+
+def person_pseudonyms(params_list) -> list:
+    """``person_pseudonym`` of many calls with one query (batch items, exchange/batches.py)."""
+    from identity.selectors import citizen_public_ids
+
+    digests = [_pivot_digest(params) for params in params_list]
+    citizens = citizen_public_ids({digest for digest in digests if digest})
+    return [
+        None
+        if digest is None
+        else pseudonym_for(str(citizens[digest]) if digest in citizens else f"pivot:{digest}")
+        for digest in digests
+    ]
+
+
+def _pivot_digest(params) -> str | None:
+    from identity.pivot import PivotIdentityError, identity_hash, normalise
 
     if not params.get("nomNaissance"):
         return None
@@ -176,11 +199,9 @@ def person_pseudonym(params) -> object | None:
         "birthcountry": params.get("codePaysNaissance", ""),
     }
     try:
-        digest = identity_hash(normalise(claims))
+        return identity_hash(normalise(claims))
     except PivotIdentityError:
         return None
-    public_id = citizen_public_id(digest)
-    return pseudonym_for(str(public_id) if public_id else f"pivot:{digest}")
 
 
 def _upstream_headers(api: ApiProduct, request_id: str) -> dict:

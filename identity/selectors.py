@@ -16,3 +16,18 @@ def citizen_public_id(identity_hash: str):
         cursor.execute(_CITIZEN_SQL, [identity_hash])
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+def citizen_public_ids(identity_hashes) -> dict:
+    """``citizen_public_id`` of many hashes in one query: {hash: public id} of the citizens Maillage knows."""
+    if not identity_hashes:
+        return {}
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(_CITIZENS_SQL, [list(identity_hashes)])
+        return dict(cursor.fetchall())
+
+
+_CITIZENS_SQL = """
+SELECT c.identity_hash, u.public_id FROM identity_citizenidentity c JOIN identity_user u ON u.id = c.user_id
+ WHERE c.identity_hash = ANY(%s)
+"""

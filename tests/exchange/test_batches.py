@@ -353,12 +353,13 @@ def test_a_csv_batch_gives_csv_results(client, contract, token, workers):
 def test_invalid_lines_are_named_and_nothing_is_created(client, contract, token):
     body = jsonl([pivot("angela")]) + b"{not json\n" + jsonl([pivot("angela"), {"nomNaissance": "X"}])
     body += jsonl([{**pivot("angela"), "recipient": "13002526500013"}, {**pivot("angela"), "sexe": "X"}])
+    body += jsonl([{"numeroFiscal": "1234567890123"}, {"case_id": "dossier-8"}])  # fine; no parameter
 
     answer = submit(client, contract, token, body)
 
     assert answer.status_code == 400 and answer["Content-Type"] == "application/problem+json"
     errors = answer.json()["errors"]
-    assert [error["field"] for error in errors] == ["line 2", "line 4", "line 5", "line 6"]
+    assert [error["field"] for error in errors] == ["line 2", "line 4", "line 5", "line 6", "line 8"]
     assert errors[1]["code"] == "required"
     assert not Batch.objects.exists() and not BatchItem.objects.exists()
 
