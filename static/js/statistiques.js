@@ -53,7 +53,13 @@ for (const slot of document.querySelectorAll("[data-chart]")) {
   }
   const spec = JSON.parse(source.textContent);
   const element = chartElement(spec);
-  slot.append(element);
+  // A canvas or an SVG of paths says nothing to a screen reader: the figure's caption points to the
+  // table that follows, the accessible equivalent (dsfr-chart's own accessibility advice). On a wrapper:
+  // dsfr-chart's components take no attribute they do not declare.
+  const wrapper = document.createElement("div");
+  wrapper.setAttribute("aria-hidden", "true");
+  wrapper.append(element);
+  slot.append(wrapper);
   slot.hidden = false;
   watchRendering(slot, element);
   if (Object.keys(spec.drill).length) {

@@ -68,7 +68,7 @@ def browse(page, base_url: str) -> dict:
         "charts": page.evaluate(
             """() => Object.fromEntries([...document.querySelectorAll('[data-chart]')].map((slot) => [
                  slot.dataset.chart,
-                 {visible: !slot.hidden, tag: slot.lastElementChild.localName,
+                 {visible: !slot.hidden, tag: slot.lastElementChild.firstElementChild.localName,
                   canvas: !!slot.querySelector('canvas'), paths: slot.querySelectorAll('svg path').length},
                ]))"""
         ),
@@ -101,7 +101,7 @@ def browse(page, base_url: str) -> dict:
         page.locator('[data-chart="carte-regions"] path.FR-ARA').click()
     page.wait_for_selector('[data-chart="carte-departements"][data-rendered="true"]', timeout=15_000)
     seen["drilled_url"] = page.url
-    seen["drilled_tag"] = page.locator('[data-chart="carte-departements"] > :last-child').evaluate(
+    seen["drilled_tag"] = page.locator('[data-chart="carte-departements"] > :last-child > *').evaluate(
         "node => node.localName"
     )
     seen["drilled_codes"] = {
