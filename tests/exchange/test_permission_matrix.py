@@ -1,17 +1,16 @@
 """The cross-organisation permission matrix: no organisation sees or changes another's habilitations or
-credentials, in the portal (signed-in people) or through the API (credentials' bearer tokens).
+credentials or batches, in the portal (signed-in people) or through the API (credentials' bearer tokens).
 
 Each case is one actor × one resource in a fresh world: the exact status is asserted, that a refused
-write changed nothing (the habilitations, authorizations, credentials, secrets, messages, history and
-the journal's write entries are compared before and after), that an allowed write did change
+write changed nothing (the habilitations, authorizations, credentials, secrets, messages, history,
+batches and the journal's write entries are compared before and after), that an allowed write did change
 something (so that "nothing changed" can fail), and that list pages show an object only to the actors
 that may see it.
 
-Adding a resource is one line in PORTAL or API (batches: see API below).
+Adding a resource is one line in PORTAL or API.
 """
 
 import http.server
-import json
 import threading
 from base64 import b64encode
 from collections.abc import Callable
@@ -21,10 +20,12 @@ from urllib.parse import urlencode
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from exchange.batches import batch_submit
 from exchange.models import (
     ApiProduct,
     ApiScope,
     Authorization,
+    Batch,
     Credential,
     CredentialSecret,
     Habilitation,
@@ -224,8 +225,22 @@ def w(world, upstream):
             "superuser": lambda: UserFactory(is_staff=True, is_superuser=True),
         }[actor]()
 
+    batches = []
+
+    def batch():
+        """A batch of the consumer's credential (submitted through the service; never processed, as
+        the test's transaction never commits)."""
+        if not batches:
+            submission = batch_submit(
+                credential=credential, scopes=["dgfip_rfr"], api="impots", path="v1/rfr",
+                recipient=world["consumer"].siret, purpose=str(validated.public_id), webhook_url="",
+                idempotency_key="depot-0", input_format="jsonl", lines=iter([BATCH_BODY]),
+            )  # fmt: skip
+            batches.append(submission.batch)
+        return batches[0]
+
     return {**world, "validated": validated, "pending": pending, "credential": credential,
-            "theirs": their_credential, "person": person, "upstream": upstream}  # fmt: skip
+            "theirs": their_credential, "person": person, "upstream": upstream, "batch": batch}  # fmt: skip
 
 
 def state() -> dict:
@@ -238,6 +253,7 @@ def state() -> dict:
         "secrets": sorted(CredentialSecret.objects.values_list("pk", "expires_at")),
         "messages": HabilitationMessage.objects.count(),
         "changes": HabilitationChange.objects.count(),
+        "batches": sorted(Batch.objects.values_list("pk", "status", "total")),
         "journal": sorted(
             JournalEntry.objects.filter(event_type__startswith="exchange.")
             .exclude(event_type__in=["exchange.gateway_call", "exchange.credential_access_granted"])
@@ -280,7 +296,7 @@ class ApiResource:
     method: str
     url: Callable[[dict], str]
     expected: dict[str, int]
-    body: Callable[[dict], dict] | None = None
+    body: Callable[[dict], bytes] | None = None  # sent as JSON Lines
     reaches_upstream: bool = False  # an allowed call is forwarded to the provider
 
 
@@ -294,6 +310,18 @@ def tokens(own: int, *, none=401, unknown=401, other_same_api=None, other_other_
     }
 
 
+BATCH_BODY = b'{"numeroFiscal": "1234567890123", "case_id": "dossier-1"}\n'
+
+
+def batch_url(w: dict, suffix: str = "") -> str:
+    return f"/api/v1/batches/{w['batch']().public_id}{suffix}"
+
+
+def batch_query(w: dict) -> str:
+    return urlencode({"api": "impots", "path": "v1/rfr", "recipient": w["consumer"].siret,
+                      "purpose": str(w["validated"].public_id)})  # fmt: skip
+
+
 def gateway_url(w: dict) -> str:
     # The consumer's contract: its SIRET as recipient, its habilitation as purpose.
     query = urlencode({"recipient": w["consumer"].siret, "purpose": str(w["validated"].public_id)})
@@ -305,9 +333,13 @@ API = [
     # neither the recipient nor the purpose is its own); to another API, it does not open this one.
     ApiResource("gateway", "GET", gateway_url, tokens(200, other_same_api=400, other_other_api=403),
                 reaches_upstream=True),
-    # Batches (/api/v1/batches…): one line each, e.g.
-    # ApiResource("batch-detail", "GET", lambda w: f"/api/v1/batches/{batch_of(w).public_id}", tokens(200)),
-    # where other organisations' tokens get 404 (the batch's existence does not leak).
+    # Batches (/api/v1/batches…): another organisation's token gets 404, whatever the batch (its
+    # existence does not leak); submitting under the consumer's contract is refused as the gateway does.
+    ApiResource("batch-detail", "GET", lambda w: batch_url(w), tokens(200)),
+    ApiResource("batch-results-jsonl", "GET", lambda w: batch_url(w, "/results.jsonl"), tokens(200)),
+    ApiResource("batch-results-csv", "GET", lambda w: batch_url(w, "/results.csv"), tokens(200)),
+    ApiResource("batch-submit", "POST", lambda w: "/api/v1/batches/?" + batch_query(w),
+                tokens(202, other_same_api=400, other_other_api=403), body=lambda w: BATCH_BODY),
 ]  # fmt: skip
 
 
@@ -334,16 +366,19 @@ def test_api(client, w, resource: ApiResource, token: str):
     }[token]
     bearer = bearer() if callable(bearer) else bearer
     headers = {"HTTP_AUTHORIZATION": f"Bearer {bearer}"} if bearer else {}
+    url = resource.url(w)  # its target created first
     before = state()
 
     if resource.method == "GET":
-        response = client.get(resource.url(w), **headers)
+        response = client.get(url, **headers)
     else:
-        response = client.generic(resource.method, resource.url(w), json.dumps(resource.body(w)),
-                                  "application/json", **headers)  # fmt: skip
+        headers["HTTP_IDEMPOTENCY_KEY"] = "depot-1"
+        response = client.generic(resource.method, url, resource.body(w), "application/x-ndjson",
+                                  **headers)  # fmt: skip
 
     expected = resource.expected[token]
-    assert response.status_code == expected, (resource.name, token, response.content[:300])
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    assert response.status_code == expected, (resource.name, token, content[:300])
     if expected >= 400:
         assert response["Content-Type"] == "application/problem+json"
         assert state() == before
