@@ -246,6 +246,10 @@ API_BODY_LIMITS = {"/api/v1/batches/": BATCH_MAX_BODY_BYTES}
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60, minimum=60)
+# Sessions in Redis (the cache) when there is one: a sign-in journey reads or writes its session on each of
+# its 8 requests, 11 % of its CPU in django_session. Redis expires them with the cookie (SESSION_COOKIE_AGE);
+# login() still gives a new key. Without REDIS_URL (the cache is then PostgreSQL) they stay in the database.
+SESSION_ENGINE = f"django.contrib.sessions.backends.{'cache' if REDIS_URL else 'db'}"
 CSRF_COOKIE_HTTPONLY = True
 CSRF_FAILURE_VIEW = "platform_core.views.errors.csrf_failure"  # DSFR page, or problem+json under /api/
 X_FRAME_OPTIONS = "DENY"

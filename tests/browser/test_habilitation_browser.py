@@ -2,10 +2,11 @@
 an API in the portal's DSFR forms and submits it; an instructor of the provider validates it; the
 authorization in force then shows on the page. Each person's session is their own browser context."""
 
+from importlib import import_module
+
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 
 from exchange.models import ApiProduct, ApiScope, Habilitation
 from platform_core.enums import MembershipRole
@@ -20,7 +21,7 @@ pytestmark = [
 
 def session_cookie(user) -> dict:
     """A signed-in session for ``user`` (as after their sign-in), as a browser cookie."""
-    session = SessionStore()
+    session = import_module(django_settings.SESSION_ENGINE).SessionStore()  # Redis or the database
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
