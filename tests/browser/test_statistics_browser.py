@@ -7,6 +7,7 @@ from django.core.management import call_command
 
 from opendata import aggregation
 from platform_core.enums import OrganisationKind
+from platform_core.geography import REGION_OF_DEPARTEMENT
 from protection import journal
 from tests.browser.test_home_browser import CHROMIUM, SCREENSHOTS, in_browser
 from tests.factories import OrganisationFactory
@@ -27,7 +28,7 @@ document.addEventListener('securitypolicyviolation', (event) => {
 # Chart.js sizes its canvas to its box once the page has laid out, then animates for a second.
 CHARTS_SIZED = """() => [...document.querySelectorAll('[data-chart] canvas')].every(
   (canvas) => canvas.getBoundingClientRect().width > 0.8 * canvas.closest('[data-chart]').clientWidth)"""
-AUVERGNE_RHONE_ALPES = {"01", "03", "07", "15", "26", "38", "42", "43", "63", "69", "73", "74"}
+AUVERGNE_RHONE_ALPES = {code for code, region in REGION_OF_DEPARTEMENT.items() if region == "84"}
 
 
 def sign_ins(count: int, commune: str, departement: str, region: str) -> None:
