@@ -34,6 +34,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Grant, IDToken
+from oauth2_provider.settings import oauth2_settings
 from oauthlib.common import generate_token
 
 from identity import events, op
@@ -135,7 +136,9 @@ def redeem(request) -> HttpResponse | None:
     """The token response for a code this path may grant (see the module docstring), or None."""
     params = request.POST
     if (
-        request.method != "POST"
+        not oauth2_settings.COMPLIANT_BCP_RFC9700_TOKEN_STORAGE  # tokens stored as django-oauth-toolkit would
+        or oauth2_settings.ACCESS_TOKEN_GENERATOR  # and generated as its server would
+        or request.method != "POST"
         or request.content_type not in FORMS
         or request.FILES
         or request.META.get("QUERY_STRING")
