@@ -123,7 +123,10 @@ _UPSERT = """
     ON CONFLICT ON CONSTRAINT opendata_stat_cell
     DO UPDATE SET count = opendata_dailystat.count + EXCLUDED.count
 """
-_AGGREGATE_SQL = f"""
+# Two statements: the cells into a temporary table first (CREATE TABLE AS may run in parallel workers,
+# an INSERT's SELECT never does: half the time on two cores), then the upsert of every cuboid from it.
+_CELLS_SQL = f"""
+CREATE TEMPORARY TABLE opendata_located ON COMMIT DROP AS
 WITH entries AS (
     SELECT (e.occurred_at AT TIME ZONE %(tz)s)::date AS day,
            {_metric_case()} AS metric,
@@ -137,18 +140,18 @@ WITH entries AS (
     SELECT day, metric, identity_provider, service, api, organisation_id, count(*) AS n
       FROM entries WHERE metric IS NOT NULL
      GROUP BY 1, 2, 3, 4, 5, 6
-), located AS (
-    SELECT c.day, date_trunc('month', c.day::timestamp)::date AS month, c.metric COLLATE "C" AS metric,
-           c.identity_provider COLLATE "C" AS identity_provider, c.service COLLATE "C" AS service,
-           c.api COLLATE "C" AS api, coalesce(o.kind, '') COLLATE "C" AS organisation_kind,
-           coalesce(o.departement_code, '') COLLATE "C" AS departement,
-           coalesce(o.region_code, '') COLLATE "C" AS region, c.n
-      FROM cells c LEFT JOIN platform_core_organisation o ON o.public_id::text = c.organisation_id
-), added AS ({_UPSERT.format(sets=_STAR_SET + _ROLLUP_SETS)}
-    RETURNING 1
 )
-SELECT coalesce(sum(n), 0), (SELECT count(*) FROM added) FROM cells
+SELECT c.day, date_trunc('month', c.day::timestamp)::date AS month, c.metric COLLATE "C" AS metric,
+       c.identity_provider COLLATE "C" AS identity_provider, c.service COLLATE "C" AS service,
+       c.api COLLATE "C" AS api, coalesce(o.kind, '') COLLATE "C" AS organisation_kind,
+       coalesce(o.departement_code, '') COLLATE "C" AS departement,
+       coalesce(o.region_code, '') COLLATE "C" AS region, c.n
+  FROM cells c LEFT JOIN platform_core_organisation o ON o.public_id::text = c.organisation_id
 """  # noqa: S608 - built from the constant RULES
+_AGGREGATE_SQL = f"""
+WITH located AS (SELECT * FROM opendata_located)
+{_UPSERT.format(sets=_STAR_SET + _ROLLUP_SETS)}
+"""  # noqa: S608 - constants only
 # The roll-ups of star cells written directly (tests of the selectors on crafted tables).
 _ROLLUP_SQL = f"""
 WITH located AS (
@@ -227,10 +230,12 @@ def _aggregate(cursor, where: str, params: dict) -> int:
     cursor.execute("SET LOCAL jit = off")
     cursor.execute("SET LOCAL work_mem = '64MB'")
     cursor.execute(
-        _AGGREGATE_SQL.replace("{where}", where),
-        {"tz": settings.TIME_ZONE, "types": EVENT_TYPES, **params},
+        _CELLS_SQL.replace("{where}", where), {"tz": settings.TIME_ZONE, "types": EVENT_TYPES, **params}
     )
-    entries, _cells = cursor.fetchone()
+    cursor.execute(_AGGREGATE_SQL)
+    cursor.execute("SELECT coalesce(sum(n), 0) FROM opendata_located")
+    entries = cursor.fetchone()[0]
+    cursor.execute("DROP TABLE opendata_located")  # a chunk's transaction may hold only one
     return int(entries)
 
 
