@@ -17,7 +17,6 @@ journals the exchange under the person's pseudonym: it shows in their Mon espace
 import time
 
 from django.db.models import Q
-from django.http import JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -28,6 +27,7 @@ from exchange.gateway import (
     GatewayRefusal,
     GatewayUnauthenticated,
     answer_for,
+    exchange_response,
     forward,
     granted_fields,
     record_exchange,
@@ -196,6 +196,4 @@ def citizen_call(request, access, api: str, path: str, started: float):
         api=product.slug,
         extra={"via": "citizen_token", "fs": access.application.client_id, "scopes": scopes},
     )
-    response = JsonResponse(answer, status=status, safe=False)
-    response["Cache-Control"] = "no-store"
-    return response
+    return exchange_response(request, status, answer)

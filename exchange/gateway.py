@@ -11,8 +11,10 @@ parameters) is journaled by pseudonym, the citizen's own when Maillage knows the
 
 import atexit
 import hashlib
+import re
 import threading
 import time
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 from django.http import JsonResponse
@@ -48,6 +50,9 @@ def upstream() -> httpx.Client:
                     timeout=UPSTREAM_TIMEOUT,
                     follow_redirects=False,
                     limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                    # One client serves every consumer: a provider's Set-Cookie must never be replayed
+                    # on another's call, so its jar accepts no cookie at all.
+                    cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
                 )
                 atexit.register(_client.close)  # its pooled connections, closed cleanly
     return _client
@@ -85,6 +90,18 @@ class UpstreamFailure(GatewayRefusal):
     code = "upstream-failure"
     status = 502
     title = _("Le fournisseur de données a mal répondu")
+
+
+class UpstreamNotFound(GatewayRefusal):
+    code = "upstream-not-found"
+    status = 404
+    title = _("Le fournisseur n'a pas de données pour cette demande")
+
+
+class UpstreamRejected(GatewayRefusal):
+    code = "upstream-rejected"
+    status = 400
+    title = _("Le fournisseur a refusé la demande")
 
 
 class UpstreamTimeout(GatewayRefusal):
@@ -369,6 +386,34 @@ def gateway(request, api: str, path: str = ""):
         latency_ms=round((time.monotonic() - started) * 1000),
         api=product.slug,
     )
-    response = JsonResponse(answer, status=status, safe=False)
+    return exchange_response(request, status, answer)
+
+
+def exchange_response(request, status: int, answer):
+    """The consumer's answer: the granted fields, or the provider's refusal as problem+json like every
+    error of the API. A provider refusing Maillage itself (401, 403, 429…) is a 502 for the consumer."""
+    if status < 400:
+        response = JsonResponse(answer, status=status, safe=False)
+    else:
+        body = answer if isinstance(answer, dict) else {}
+        detail = body.get("detail") if isinstance(body.get("detail"), str) else ""
+        # A code, not text: only these characters reach a header and the problem's errors.
+        reason = re.sub(r"[^A-Za-z0-9_.-]", "", str(body.get("reason") or body.get("error") or ""))[:64]
+        parameter = body.get("parameter") if isinstance(body.get("parameter"), str) else ""
+        if status == 404:
+            error = UpstreamNotFound(detail[:300] or str(UpstreamNotFound.title))
+        elif status in (400, 422):
+            errors = [{"field": parameter[:64], "code": reason or "invalid", "message": detail[:300]}]
+            error = UpstreamRejected(
+                detail[:300] or str(UpstreamRejected.title), errors=errors if parameter else None
+            )
+        else:
+            error = UpstreamFailure(
+                str(_("Le fournisseur a refusé l'accès de Maillage (%(status)s).") % {"status": status})
+            )
+        response = problem_response(request, error.status, error.code, error.detail, errors=error.errors)
+        if reason:
+            # The provider's own reason (unknown_person, no_data…), for clients to branch on.
+            response["X-Upstream-Reason"] = reason
     response["Cache-Control"] = "no-store"
     return response

@@ -183,8 +183,53 @@ def test_a_silent_upstream_is_a_504(client, contract, monkeypatch):
 
 def test_an_unknown_person_is_the_providers_404(client, contract):
     answer = call(client, contract, nomNaissance="PERSONNE")
-    assert answer.status_code == 404
-    assert JournalEntry.objects.get(event_type="exchange.gateway_call").outcome == "failure"
+    assert answer.status_code == 404 and answer["Content-Type"] == "application/problem+json"
+    assert answer.json()["type"].endswith("/upstream-not-found")
+    assert answer["X-Upstream-Reason"] == "unknown_person"
+    entry = JournalEntry.objects.get(event_type="exchange.gateway_call")
+    assert entry.outcome == "failure" and entry.data["status"] == 404
+
+
+def test_a_parameter_the_provider_refuses_is_a_400_naming_it(client, contract):
+    answer = call(client, contract, dateNaissance="24/08/1962")
+    assert answer.status_code == 400 and answer["Content-Type"] == "application/problem+json"
+    assert answer.json()["type"].endswith("/upstream-rejected")
+    assert answer.json()["errors"][0]["field"] == "dateNaissance"
+
+
+def test_a_provider_refusing_maillage_itself_is_a_502_for_the_consumer(client, contract):
+    token = access_token(client, contract)
+    ApiProduct.objects.update(upstream_secret="not-the-providers-token")
+    answer = call(client, contract, token=token)
+    assert answer.status_code == 502 and answer.json()["type"].endswith("/upstream-failure")
+
+
+def test_a_providers_cookie_is_never_sent_back(client, contract):
+    seen = []
+
+    class Cookies(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the standard library's name
+            seen.append(self.headers.get("Cookie"))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Set-Cookie", "session=consumer-a; Path=/")
+            self.end_headers()
+            self.wfile.write(b'{"quotientFamilial": 820}')
+
+        def log_message(self, *args):
+            pass
+
+    token = access_token(client, contract)
+    server = http.server.HTTPServer(("127.0.0.1", 0), Cookies)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ApiProduct.objects.update(upstream_base_url=f"http://127.0.0.1:{server.server_port}/caf")
+        assert call(client, contract, token=token).status_code == 200
+        assert call(client, contract, token=token).status_code == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == [None, None]
 
 
 def test_the_citizen_sees_the_exchange_in_their_history(client, contract, django_user_model):
