@@ -29,6 +29,7 @@ import ipaddress
 import json
 import random
 import re
+import socket
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -51,6 +52,7 @@ from exchange.gateway import (
     CONTEXT_PARAMETERS,
     GatewayRefusal,
     GatewayUnauthenticated,
+    UpstreamFailure,
     answer_for,
     check_context,
     forward,
@@ -83,6 +85,7 @@ PIVOT = (*REQUIRED, "codeLieuNaissance")
 MAX_KEYS = 32
 MAX_VALUE_LENGTH = 255
 MAX_RETRY_DELAY = 300.0  # seconds
+REFUSING_MAILLAGE = frozenset({401, 403, 407, 429})  # the provider's answers about Maillage, not the item
 FINAL = (BatchItemStatus.DONE, BatchItemStatus.FAILED)
 
 
@@ -247,8 +250,19 @@ class _Hashed:
         return self.digest.hexdigest()
 
 
-def webhook_url_allowed(url: str) -> bool:
-    """https only; plain http to a loopback address when cookies are not secure (development)."""
+def _address_allowed(address: str) -> bool:
+    """A public address; loopback too in development (``make run`` and tests receive on 127.0.0.1)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    return ip.is_global or (ip.is_loopback and not settings.SECURE_COOKIES)
+
+
+def webhook_url_allowed(url: str, *, resolve: bool = False) -> bool:
+    """https only (plain http to loopback when cookies are not secure: development), and never to a
+    private, link-local or reserved address: Maillage must not be made to call into its own network.
+    ``resolve`` (at delivery) checks every address the name resolves to."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -256,16 +270,23 @@ def webhook_url_allowed(url: str) -> bool:
         return False
     if not host or parts.username or parts.password:
         return False
-    if parts.scheme == "https":
-        return True
-    if parts.scheme != "http" or settings.SECURE_COOKIES:
+    if parts.scheme != "https" and (parts.scheme != "http" or settings.SECURE_COOKIES):
         return False
     if host == "localhost":
-        return True
+        return not settings.SECURE_COOKIES
     try:
-        return ipaddress.ip_address(host).is_loopback
+        ipaddress.ip_address(host)
     except ValueError:
-        return False
+        if parts.scheme == "http":
+            return False  # http: loopback literals only
+        if not resolve:
+            return True
+        try:
+            addresses = {info[4][0] for info in socket.getaddrinfo(host, parts.port or 443)}
+        except (OSError, UnicodeError):
+            return False
+        return bool(addresses) and all(_address_allowed(address) for address in addresses)
+    return _address_allowed(host)
 
 
 def active_webhook_secrets(credential: Credential, now=None) -> list[WebhookSecret]:
@@ -462,6 +483,9 @@ def _call(batch: Batch, item: Claimed) -> Outcome:
     started = time.monotonic()
     try:
         status, body = forward(batch.api, batch.path, query, f"batch-{batch.public_id}-{item.line}")
+        if status in REFUSING_MAILLAGE:
+            # The provider refuses Maillage itself (its access, its quota), not the item: a fault, retried.
+            raise UpstreamFailure(f"upstream status {status}")
     except DomainError as error:
         return Outcome(fault=error, latency_ms=round((time.monotonic() - started) * 1000))
     return Outcome(status=status, body=body, latency_ms=round((time.monotonic() - started) * 1000))
@@ -699,7 +723,7 @@ def results_csv(batch: Batch):
     rows = 0
     for line, case_id, status, http_status, error, result in batch_results(batch):
         values = result if isinstance(result, dict) and http_status and http_status < 400 else {}
-        writer.writerow([line, case_id, status, http_status or "", error,
+        writer.writerow([line, _text_cell(case_id or ""), status, http_status or "", error,
                          *(_cell(values.get(field)) for field in fields)])  # fmt: skip
         rows += 1
         if rows % 500 == 0:
@@ -713,8 +737,15 @@ def _cell(value) -> str:
     if value is None:
         return ""
     if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return _text_cell(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+    if isinstance(value, str):
+        return _text_cell(value)
     return str(value)
+
+
+def _text_cell(text: str) -> str:
+    """Text a spreadsheet would read as a formula (=, +, -, @, tab, CR first) is quoted (CSV injection)."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 # --- webhooks ------------------------------------------------------------------------------------------
@@ -801,7 +832,7 @@ def webhook_deliver(batch_pk: int) -> float | None:
     status, reason = 0, ""
     if not secrets:
         reason = "no-active-secret"
-    elif not webhook_url_allowed(batch.webhook_url):
+    elif not webhook_url_allowed(batch.webhook_url, resolve=True):
         reason = "address-refused"
     else:
         headers = {"Content-Type": "application/json", "User-Agent": "Maillage-Webhook/1",

