@@ -17,5 +17,8 @@ class ExchangeConfig(AppConfig):
         def on_membership_changed(sender, instance, **kwargs):
             sync_membership(instance)
 
-        post_save.connect(on_membership_changed, sender=Membership, dispatch_uid="exchange-perms")
-        post_delete.connect(on_membership_changed, sender=Membership, dispatch_uid="exchange-perms-del")
+        # weak=False: the receivers are local functions, which a weak reference would let go at once.
+        post_save.connect(on_membership_changed, sender=Membership, dispatch_uid="exchange-perms", weak=False)
+        post_delete.connect(
+            on_membership_changed, sender=Membership, dispatch_uid="exchange-perms-del", weak=False
+        )

@@ -20,5 +20,10 @@ class IdentityConfig(AppConfig):
         def on_membership_deleted(sender, instance, **kwargs):
             sync_membership_permissions(instance)
 
-        post_save.connect(on_membership_saved, sender=Membership, dispatch_uid="identity-fs-perms")
-        post_delete.connect(on_membership_deleted, sender=Membership, dispatch_uid="identity-fs-perms-del")
+        # weak=False: the receivers are local functions, which a weak reference would let go at once.
+        post_save.connect(
+            on_membership_saved, sender=Membership, dispatch_uid="identity-fs-perms", weak=False
+        )
+        post_delete.connect(
+            on_membership_deleted, sender=Membership, dispatch_uid="identity-fs-perms-del", weak=False
+        )

@@ -1,6 +1,8 @@
 """Habilitations: the DataPass-like workflow, who may do what (django-guardian object permissions from
 memberships), the field-level history, e-mails on transitions, and the frozen authorizations."""
 
+import io
+
 import pytest
 from django.core import mail
 from django.db import IntegrityError, transaction
@@ -233,3 +235,36 @@ def test_active_authorizations_are_published_as_json_and_csv(world, client):
 
     habilitation_transition(habilitation, "revoke", user=world["instructor"], message="Fin.")
     assert client.get("/api/v1/authorizations/active.json").json()["authorizations"] == []
+
+
+@pytest.mark.parametrize(
+    "uid", ["exchange-perms", "exchange-perms-del", "identity-fs-perms", "identity-fs-perms-del"]
+)
+def test_the_membership_receivers_are_held_strongly(uid):
+    # Local functions connected weakly vanish as soon as the app is ready: under gunicorn, an agent who
+    # joined an organisation by signing in got no permission on its habilitations.
+    import weakref
+
+    from django.db.models.signals import post_delete, post_save
+
+    receivers = {
+        key[0]: receiver for signal in (post_save, post_delete) for key, receiver, *_ in signal.receivers
+    }
+    assert uid in receivers and not isinstance(receivers[uid], weakref.ReferenceType)
+
+
+def test_resync_permissions_repairs_what_a_membership_missed(world):
+    from django.core.management import call_command
+    from guardian.models import UserObjectPermission
+
+    habilitation = draft(world)
+    newcomer = member(world["consumer"], MembershipRole.AGENT)
+    UserObjectPermission.objects.filter(user=newcomer).delete()  # as when the receivers were lost
+    newcomer = type(newcomer).objects.get(pk=newcomer.pk)
+    assert not newcomer.has_perm("exchange.view_habilitation", habilitation)
+
+    call_command("resync_permissions", stdout=io.StringIO())
+
+    newcomer = type(newcomer).objects.get(pk=newcomer.pk)
+    assert newcomer.has_perm("exchange.view_habilitation", habilitation)
+    assert newcomer.has_perm("exchange.change_habilitation", habilitation)

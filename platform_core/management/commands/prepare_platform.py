@@ -32,3 +32,5 @@ class Command(BaseCommand):
                 # The sandbox data providers `make run` starts (exchange/sandbox_providers), in the
                 # catalogue, with a validated habilitation of the sandbox commune to each.
                 call_command("load_sandbox_exchange")
+            # Object permissions in step with memberships, whoever joined meanwhile (exchange; by name).
+            call_command("resync_permissions")
