@@ -129,7 +129,8 @@ def test_prepare_platform_loads_it_when_the_providers_are_configured(monkeypatch
 
     call_command("prepare_platform", stdout=StringIO())
 
-    assert calls[-1] == "load_sandbox_exchange"
+    # The exchange data, then the object permissions of whoever joined meanwhile.
+    assert calls[-2:] == ["load_sandbox_exchange", "resync_permissions"]
 
 
 def test_the_communes_credentials_get_a_secret_kept_in_the_sandbox_file(tmp_path):
