@@ -20,23 +20,21 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from exchange import events
 from exchange.gateway import (
     CONTEXT_PARAMETERS,
-    GatewayContext,
     GatewayRefusal,
     GatewayUnauthenticated,
     answer_for,
+    contract_context,
     exchange_response,
     forward,
     granted_fields,
     record_exchange,
+    refusal,
 )
 from exchange.models import ApiProduct, ApiScope, Authorization, AuthorizationState
 from identity.data_scopes import DataScope
-from platform_core.api.errors import problem_response
 from platform_core.exceptions import DomainError
-from protection import journal
 from protection.pseudonyms import pseudonym_for
 
 # The parameters that designate a person at the providers: a citizen token never carries them.
@@ -108,25 +106,17 @@ def _pivot_parameters(user) -> list[tuple[str, str]]:
 
 def _context(request, service, authorization: Authorization) -> dict:
     """``recipient`` and ``purpose`` are optional here: the token already says who asks under which
-    contract; when given they must agree with it, as at the gateway."""
-    recipient = request.GET.get("recipient", "").replace(" ", "") or service.organisation.siret
-    purpose = request.GET.get("purpose", "").strip() or str(authorization.public_id)
-    errors = []
-    if recipient != authorization.consumer.siret and recipient not in authorization.recipients:
-        errors.append({"field": "recipient", "code": "not_allowed",
-                       "message": str(_("Ce destinataire n'est pas prévu par l'habilitation."))})  # fmt: skip
-    if purpose not in {str(authorization.public_id), str(authorization.habilitation.public_id)}:
-        message = str(_("purpose doit être l'identifiant de l'habilitation ou de l'autorisation."))
-        errors.append({"field": "purpose", "code": "not_allowed", "message": message})
-    naming = sorted(IDENTIFYING_PARAMETERS & set(request.GET))
-    for name in naming:
-        message = str(
-            _("Avec le jeton d'un particulier, la personne est celle du jeton : retirez ce paramètre.")
-        )
-        errors.append({"field": name, "code": "not_allowed", "message": message})
-    if errors:
-        raise GatewayContext(str(_("Contexte de l'appel invalide.")), errors=errors)
-    return {"recipient": recipient, "purpose": purpose, "case_id": request.GET.get("case_id", "")[:100]}
+    contract; when given they must agree with it, as at the gateway. No parameter may name a person."""
+    message = str(_("Avec le jeton d'un particulier, la personne est celle du jeton : retirez ce paramètre."))
+    naming = [{"field": name, "code": "not_allowed", "message": message}
+              for name in sorted(IDENTIFYING_PARAMETERS & set(request.GET))]  # fmt: skip
+    get = request.GET.get
+    return contract_context(
+        authorization, authorization.habilitation.public_id,
+        recipient=get("recipient", "").replace(" ", "") or service.organisation.siret,
+        purpose=get("purpose", "").strip() or str(authorization.public_id),
+        case_id=get("case_id", ""), errors=naming,
+    )  # fmt: skip
 
 
 def citizen_call(request, access, api: str, path: str, started: float):
@@ -172,17 +162,9 @@ def citizen_call(request, access, api: str, path: str, started: float):
         ]
         status, body = forward(product, path, query, getattr(request, "request_id", "") or "")
     except DomainError as error:
-        journal.record(
-            events.GATEWAY_CALL.code,
-            actor=access.application,
-            organisation=service.organisation if service is not None else None,
-            contract=authorization,
-            subject=person,
-            outcome="failure",
-            data={"api": api, "reason": error.code, "status": error.status, "via": "citizen_token",
-                  "latency_ms": round((time.monotonic() - started) * 1000)},
-        )  # fmt: skip
-        return problem_response(request, error.status, error.code, error.detail, errors=error.errors)
+        return refusal(request, error, actor=access.application, contract=authorization, api=api,
+                       organisation=service.organisation if service is not None else None, started=started,
+                       person=person, extra={"via": "citizen_token"})  # fmt: skip
     answer = answer_for(status, body, granted_fields(product, scopes))
     record_exchange(
         access.application,

@@ -153,18 +153,27 @@ def _check_context(request, credential: Credential) -> dict:
 
 def check_context(credential: Credential, *, recipient: str, purpose: str, case_id: str = "") -> dict:
     """The call's context, checked against the credential's contract (also a batch's, exchange/batches.py)."""
-    authorization = credential.authorization
+    return contract_context(credential.authorization, credential.habilitation.public_id, recipient=recipient,
+                            purpose=purpose, case_id=case_id)  # fmt: skip
+
+
+def contract_context(
+    authorization, habilitation_public_id, *, recipient: str, purpose: str, case_id: str = "", errors=None
+) -> dict:
+    """``recipient`` (the consumer's SIRET or one of the authorization's recipients) and ``purpose`` (the
+    authorization's or the habilitation's id) against the contract; GatewayContext names every fault,
+    ``errors`` (the caller's own) included."""
     recipient = recipient.replace(" ", "")
     purpose = purpose.strip()
-    errors = []
+    errors = list(errors or [])
     if not recipient:
         errors.append(
             {"field": "recipient", "code": "required", "message": str(_("SIRET destinataire requis."))}
         )
-    elif recipient != credential.habilitation.consumer.siret and recipient not in authorization.recipients:
+    elif recipient != authorization.consumer.siret and recipient not in authorization.recipients:
         errors.append({"field": "recipient", "code": "not_allowed",
                        "message": str(_("Ce destinataire n'est pas prévu par l'habilitation."))})  # fmt: skip
-    references = {str(authorization.public_id), str(credential.habilitation.public_id)}
+    references = {str(authorization.public_id), str(habilitation_public_id)}
     if not purpose:
         message = str(_("Référence de l'habilitation requise."))
         errors.append({"field": "purpose", "code": "required", "message": message})
@@ -237,14 +246,39 @@ def _masked(body, fields: set[str]):
 
 
 def _refused(request, error: DomainError, credential=None, api_slug="", started=None):
-    journal.record(
-        events.GATEWAY_CALL.code,
+    return refusal(
+        request,
+        error,
         actor=credential.application if credential else None,
         organisation=credential.habilitation.consumer if credential else None,
         contract=credential.authorization if credential else None,
+        api=api_slug,
+        started=started,
+    )
+
+
+def refusal(
+    request,
+    error: DomainError,
+    *,
+    actor,
+    organisation,
+    contract,
+    api: str,
+    started=None,
+    person=None,
+    extra=None,
+):
+    """A refused call: journaled as such in its contract, answered as problem+json."""
+    journal.record(
+        events.GATEWAY_CALL.code,
+        actor=actor,
+        organisation=organisation,
+        contract=contract,
+        subject=person,
         outcome="failure",
-        data={"api": api_slug, "reason": error.code, "status": error.status,
-              "latency_ms": round((time.monotonic() - started) * 1000) if started else 0},
+        data={"api": api, "reason": error.code, "status": error.status,
+              "latency_ms": round((time.monotonic() - started) * 1000) if started else 0, **(extra or {})},
     )  # fmt: skip
     return problem_response(request, error.status, error.code, error.detail, errors=error.errors)
 
