@@ -232,9 +232,10 @@ def _aggregate(cursor, where: str, params: dict) -> int:
     cursor.execute(
         _CELLS_SQL.replace("{where}", where), {"tz": settings.TIME_ZONE, "types": EVENT_TYPES, **params}
     )
-    cursor.execute(_AGGREGATE_SQL)
     cursor.execute("SELECT coalesce(sum(n), 0) FROM opendata_located")
     entries = cursor.fetchone()[0]
+    if entries:  # else no statement touches the statistics: their version (and the cached tables) stays
+        cursor.execute(_AGGREGATE_SQL)
     cursor.execute("DROP TABLE opendata_located")  # a chunk's transaction may hold only one
     return int(entries)
 

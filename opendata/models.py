@@ -91,3 +91,26 @@ class AggregationState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ≤ {self.last_entry_id}"
+
+
+class StatisticsVersion(models.Model):
+    """A token that changes with every write to DailyStat, set by a statement trigger in that write's
+    transaction (migration 0005): cached answers are keyed by it (opendata/selectors.py), so none outlives
+    the figures it was computed from, whoever writes them (aggregation, rebuild, a test).
+
+    One row. A random UUID rather than a counter: a rolled-back write, or a database created again, never
+    gives a value some cached answer already carries.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    token = models.UUIDField(_("jeton"))
+
+    class Meta:
+        verbose_name = _("version des statistiques")
+        verbose_name_plural = _("versions des statistiques")
+        constraints = [
+            models.CheckConstraint(name="opendata_statisticsversion_one_row", condition=models.Q(id=1))
+        ]
+
+    def __str__(self) -> str:
+        return str(self.token)

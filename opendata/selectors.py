@@ -4,6 +4,9 @@ Nothing leaves this module unprotected: ``run``, ``key_figures`` and ``openness`
 small counts are already None with ``suppressed`` set (opendata/suppression.py).
 """
 
+import contextlib
+import contextvars
+import hashlib
 import itertools
 from collections import defaultdict
 from collections.abc import Mapping
@@ -11,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import DateField, F, Func, Q, Sum
 from django.utils import timezone
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
-from opendata.models import Cuboid, DailyStat
+from opendata.models import Cuboid, DailyStat, StatisticsVersion
 from opendata.suppression import suppress
 from platform_core.enums import OrganisationKind
 from platform_core.exceptions import InvalidInput
@@ -378,7 +382,57 @@ def lines_of(keys: tuple[str, ...], cells: Mapping[tuple, int]) -> list[list[tup
     return lines
 
 
+# --- Caching ----------------------------------------------------------------------------------
+#
+# A published table changes only when DailyStat does, and every write to it gives the statistics a new
+# version (StatisticsVersion, set by a trigger in the writing transaction): answers are cached under the
+# version they were computed at, so a new aggregation run is seen by the next request. Names of services,
+# APIs and identity providers are not part of the version: CACHE_SECONDS bounds how long a renamed one
+# keeps its old name in the tables.
+
+CACHE_SECONDS = 600
+_pinned_version: contextvars.ContextVar = contextvars.ContextVar("opendata_version", default=None)
+
+
+def statistics_version() -> str | None:
+    """The statistics' current version; None before the first write (nothing is cached then)."""
+    token = StatisticsVersion.objects.filter(pk=1).values_list("token", flat=True).first()
+    return str(token) if token else None
+
+
+@contextlib.contextmanager
+def one_version():
+    """Every ``run`` inside reads the version once: a page of many tables makes one query for it."""
+    if _pinned_version.get() is not None:  # already inside one
+        yield
+        return
+    marker = _pinned_version.set((statistics_version(),))
+    try:
+        yield
+    finally:
+        _pinned_version.reset(marker)
+
+
+def _cache_key(query: StatsQuery, version: str) -> str:
+    identity = repr((query, threshold(), get_language()))
+    return f"opendata:run:{version}:{hashlib.sha256(identity.encode()).hexdigest()[:40]}"
+
+
 def run(query: StatsQuery) -> StatsResult:
+    """The published table of ``query``: cells, disclosure control, labels; cached under the version."""
+    pinned = _pinned_version.get()
+    version = pinned[0] if pinned else statistics_version()
+    if version is None:
+        return _run(query)
+    key = _cache_key(query, version)
+    result = cache.get(key)
+    if result is None:
+        result = _run(query)
+        cache.set(key, result, CACHE_SECONDS)
+    return result
+
+
+def _run(query: StatsQuery) -> StatsResult:
     cells = _cells(query)
     limit = threshold()
     keys = query.keys
@@ -476,8 +530,9 @@ def key_figures(date_from: date, date_to: date) -> list[dict]:
     days = (date_to - date_from).days + 1
     previous_to = date_from - timedelta(days=1)
     previous_from = previous_to - timedelta(days=days - 1)
-    current = _by_metric(date_from, date_to)
-    previous = _by_metric(previous_from, previous_to)
+    with one_version():
+        current = _by_metric(date_from, date_to)
+        previous = _by_metric(previous_from, previous_to)
     figures = []
     for metric, label in METRICS.items():
         value, suppressed = current.get(metric, (0, False))

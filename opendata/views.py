@@ -10,8 +10,10 @@ import json
 from datetime import date
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -72,6 +74,11 @@ FIELD_LABELS = {
 
 
 def statistics(request):
+    with selectors.one_version():  # one query for the version of all its tables
+        return _statistics(request)
+
+
+def _statistics(request):
     errors = []
     try:
         query = selectors.parse_query(request.GET)
@@ -105,6 +112,16 @@ def statistics(request):
         "breadcrumb_data": {"current": _("Statistiques")},
     }
     return render(request, "opendata/statistics.html", context, status=400 if errors else 200)
+
+
+def warm_landing_page() -> None:
+    """Compute (hence cache, opendata/selectors.py) the tables of /statistiques without filters in every
+    language: most visitors open that page, and after an aggregation run none of them waits for it."""
+    for language, _name in settings.LANGUAGES:
+        with translation.override(language), selectors.one_version():
+            query = selectors.parse_query({})
+            _views(query)
+            _key_figures(query)
 
 
 # --- The views: one StatsQuery each ------------------------------------------------------------------

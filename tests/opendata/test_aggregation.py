@@ -1,11 +1,13 @@
 """Journal → daily statistics: each entry counted exactly once, whatever the order of commits, crashes,
 concurrent aggregators; the rebuild gives the same numbers; the beat task through a real worker."""
 
+import dataclasses
 import threading
 import time
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection, connections, transaction
 from django.utils import timezone
@@ -293,6 +295,13 @@ def test_the_beat_task_aggregates_through_a_real_worker(celery_worker):
         time.sleep(0.2)
 
     assert totals() == {"sign_ins": 13}
+    # Then the landing page's tables were computed for its next visitor: the "types" view is cached.
+    types = dataclasses.replace(selectors.parse_query({}), metric=None, group_by=("metric",))
+    key = selectors._cache_key(types, selectors.statistics_version())
+    while (cached := cache.get(key)) is None:
+        assert time.monotonic() < deadline, celery_worker.log()[-3000:]
+        time.sleep(0.2)
+    assert cached.total == 13
 
 
 @pytest.mark.django_db
