@@ -57,6 +57,7 @@ from exchange.gateway import (
     check_context,
     forward,
     granted_fields,
+    has_dot_segment,
     journal_exchange,
     person_pseudonyms,
 )
@@ -328,7 +329,7 @@ def batch_submit(
         raise IdempotencyKeyRequired(str(IdempotencyKeyRequired.description))
     context = check_context(credential, recipient=recipient, purpose=purpose)
     path = path.strip().lstrip("/")
-    if not path or len(path) > 300 or ".." in path.split("/"):
+    if not path or len(path) > 300 or has_dot_segment(path):
         message = _g("Chemin de l'opération de l'API requis (v1/quotient-familial…).")
         raise InvalidInput(message, errors=[{"field": "path", "code": "invalid", "message": message}])
     if webhook_url and (len(webhook_url) > 500 or not webhook_url_allowed(webhook_url)):

@@ -4,19 +4,20 @@ forwarded to the provider, masked to the granted fields and journaled.
 In order: the bearer token (client credentials) → its credential (usable, address allowed) → the API
 is the authorization's → the quota → ``recipient`` (the consumer's SIRET or one of the authorization's
 recipients) and ``purpose`` (the authorization's or the habilitation's public id) → the upstream call
-(pooled httpx client, 10 s) → the answer reduced to the fields of the token's scopes. Refusals are
+(pooled connections, 10 s) → the answer reduced to the fields of the token's scopes. Refusals are
 problem+json and journaled as refused; the person concerned (designated by the pivot identity
 parameters) is journaled by pseudonym, the citizen's own when Maillage knows them.
 """
 
 import atexit
 import hashlib
+import json
 import re
 import threading
 import time
-from http.cookiejar import CookieJar, DefaultCookiePolicy
+from urllib.parse import quote, urlencode
 
-import httpx
+import httpcore
 from django.http import JsonResponse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
@@ -33,29 +34,30 @@ from protection import journal
 from protection.pseudonyms import pseudonym_for
 from protection.ratelimit import client_ip, rate_limited
 
-UPSTREAM_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+# connect 3 s, then 10 s for each of the rest (httpcore's timeouts: seconds per phase).
+UPSTREAM_TIMEOUTS = {"connect": 3.0, "read": 10.0, "write": 10.0, "pool": 10.0}
 # The pivot identity parameters that designate the person a call is about (API Particulier style).
 CONTEXT_PARAMETERS = ("recipient", "purpose", "case_id")
-_client: httpx.Client | None = None
+# What may stay as it is in a path forwarded to a provider (RFC 3986 pchar and "/"); the rest is escaped.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+_pool: httpcore.ConnectionPool | None = None
 _lock = threading.Lock()
 
 
-def upstream() -> httpx.Client:
-    """One pooled client per process: connections to providers are reused across calls."""
-    global _client
-    if _client is None:
+def upstream() -> httpcore.ConnectionPool:
+    """One pool per process: connections to providers are reused across calls.
+
+    httpcore, httpx's own transport, rather than an httpx.Client: the gateway needs none of what the
+    client adds (URL model, cookies, redirects, authentication flows, content decoding), which cost
+    about half a millisecond per call, a sixth of the gateway's own budget. With no cookie jar, a
+    provider's Set-Cookie is never replayed on another consumer's call; no redirect is ever followed."""
+    global _pool
+    if _pool is None:
         with _lock:
-            if _client is None:
-                _client = httpx.Client(
-                    timeout=UPSTREAM_TIMEOUT,
-                    follow_redirects=False,
-                    limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-                    # One client serves every consumer: a provider's Set-Cookie must never be replayed
-                    # on another's call, so its jar accepts no cookie at all.
-                    cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-                )
-                atexit.register(_client.close)  # its pooled connections, closed cleanly
-    return _client
+            if _pool is None:
+                _pool = httpcore.ConnectionPool(max_connections=100, max_keepalive_connections=20)
+                atexit.register(_pool.close)  # its pooled connections, closed cleanly
+    return _pool
 
 
 class GatewayRefusal(DomainError):
@@ -231,7 +233,8 @@ def _pivot_digest(params) -> str | None:
 
 
 def _upstream_headers(api: ApiProduct, request_id: str) -> dict:
-    headers = {"Accept": "application/json", "X-Request-ID": request_id}
+    # No content coding: the answer is read as it comes, without decompression.
+    headers = {"Accept": "application/json", "Accept-Encoding": "identity", "X-Request-ID": request_id}
     if api.upstream_auth == UpstreamAuth.BEARER and api.upstream_secret:
         headers["Authorization"] = f"Bearer {api.upstream_secret}"
     elif api.upstream_auth == UpstreamAuth.API_KEY and api.upstream_secret:
@@ -306,23 +309,43 @@ def granted_fields(product: ApiProduct, scopes: list[str]) -> set[str]:
     return set(memo[key])
 
 
+class GatewayPath(GatewayRefusal):
+    code = "gateway-path"
+    status = 400
+    title = _("Chemin invalide")
+    description = _("Le chemin après l'API ne peut pas contenir de segment « . » ou « .. ».")
+
+
+def has_dot_segment(path: str) -> bool:
+    return any(segment in (".", "..") for segment in path.split("/"))
+
+
+def upstream_url(product: ApiProduct, path: str, query: list[tuple[str, str]]) -> str:
+    """The provider's URL of a call: the path stays under the API's base URL (no dot segment, which a
+    provider would resolve to another of its APIs, called with this one's secret), escaped as needed."""
+    if has_dot_segment(path):
+        raise GatewayPath(str(GatewayPath.description))
+    url = f"{product.upstream_base_url.rstrip('/')}/{quote(path.lstrip('/'), safe=_PATH_SAFE)}"
+    return f"{url}?{urlencode(query, quote_via=quote)}" if query else url
+
+
 def forward(product: ApiProduct, path: str, query: list[tuple[str, str]], request_id: str = ""):
-    """One call to the provider with the pooled client: ``(status, JSON body)``; upstream faults
+    """One call to the provider with the pooled connections: ``(status, JSON body)``; upstream faults
     (unreachable, silent for 10 s, 5xx, not JSON) raise UpstreamFailure or UpstreamTimeout."""
-    url = f"{product.upstream_base_url.rstrip('/')}/{path.lstrip('/')}"
+    url = upstream_url(product, path, query)
     headers = _upstream_headers(product, request_id)
     try:
-        answer = upstream().get(url, params=query, headers=headers)
-    except httpx.TimeoutException:
+        answer = upstream().request("GET", url, headers=headers, extensions={"timeout": UPSTREAM_TIMEOUTS})
+    except httpcore.TimeoutException:
         raise UpstreamTimeout(str(_("Le fournisseur n'a pas répondu dans les 10 secondes."))) from None
-    except httpx.HTTPError:
+    except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol, httpcore.ProxyError):
         raise UpstreamFailure(str(_("Le fournisseur est injoignable."))) from None
-    if answer.status_code >= 500:
-        detail = _("Le fournisseur a répondu par une erreur (%(status)s).") % {"status": answer.status_code}
+    if answer.status >= 500:
+        detail = _("Le fournisseur a répondu par une erreur (%(status)s).") % {"status": answer.status}
         raise UpstreamFailure(str(detail))
     try:
-        return answer.status_code, answer.json()
-    except ValueError:
+        return answer.status, json.loads(answer.content)
+    except ValueError:  # UnicodeDecodeError included
         raise UpstreamFailure(str(_("Le fournisseur a répondu autre chose que du JSON."))) from None
 
 

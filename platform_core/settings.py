@@ -150,7 +150,8 @@ LOGIN_URL = "admin:login"
 # `celery inspect ping` all work, across processes — and the cache lives in PostgreSQL.
 REDIS_URL = redis_url("REDIS_URL", env_str("REDIS_URL")) if env_str("REDIS_URL") else None
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Django's Redis cache, keeping its client (platform_core/cache.py).
+    CACHES = {"default": {"BACKEND": "platform_core.cache.RedisCache", "LOCATION": REDIS_URL}}
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
 else:

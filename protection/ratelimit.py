@@ -10,7 +10,7 @@ Each request to a DRF view is counted against up to two counters of its route gr
 Windows are fixed and aligned on the period (a "300/min" counter restarts at every full minute, UTC
 epoch), which allows a burst of up to twice the limit across a window boundary: the price of one
 atomic ``cache.add`` + ``cache.incr`` per counter, with no clock shared between processes other
-than the wall clock. With Redis (REDIS_URL) both are sent at once, in a MULTI block, for all the
+than the wall clock. With Redis (REDIS_URL) both are counted at once, by one Lua script for all the
 counters of a request: one round trip (Django's own add() and incr() take three per counter), and a
 key cannot expire between them. The fallback database cache (no REDIS_URL) is shared by all processes
 but its ``incr`` is a read then a write: concurrent requests may be under-counted, never refused
@@ -152,14 +152,33 @@ def _count_all(keys: list[tuple[str, int]]) -> list[int]:
     backend = caches[DEFAULT_CACHE_ALIAS]
     if isinstance(backend, RedisCache):
         # The keys as Django's cache names them (prefix, version), and their integers as Django stores
-        # them, so that cache.get() reads a counter like any other value. One MULTI block for all.
-        keys = [(backend.make_and_validate_key(key), timeout) for key, timeout in keys]
-        with backend._cache.get_client(keys[0][0], write=True).pipeline(transaction=True) as pipeline:
-            for key, timeout in keys:
-                pipeline.set(key, 0, ex=timeout, nx=True)
-                pipeline.incr(key)
-            return [int(count) for count in pipeline.execute()[1::2]]
+        # them, so that cache.get() reads a counter like any other value. One script for all: atomic as
+        # a MULTI block, and a third of its cost (one command to send and one reply to parse).
+        names = [backend.make_and_validate_key(key) for key, _timeout in keys]
+        client = backend._cache.get_client(names[0], write=True)
+        counts = _counting_script(client)(keys=names, args=[timeout for _key, timeout in keys], client=client)
+        return [int(count) for count in counts]
     return [_count(key, timeout) for key, timeout in keys]
+
+
+# For each key: created at 0 for ARGV[i] seconds when missing, then incremented; the new counts.
+_COUNT_LUA = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, 0, 'EX', ARGV[i], 'NX')
+  counts[i] = redis.call('INCR', key)
+end
+return counts
+"""
+_script = None
+
+
+def _counting_script(client):
+    """The script, registered once per process (EVALSHA, loaded again by redis-py if Redis lost it)."""
+    global _script
+    if _script is None:
+        _script = client.register_script(_COUNT_LUA)
+    return _script
 
 
 def _count(key: str, timeout: int) -> int:

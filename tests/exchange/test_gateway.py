@@ -3,6 +3,7 @@ gunicorn process) under a validated habilitation, masks the answer to the grante
 every call, refused ones included."""
 
 import base64
+import contextlib
 import http.server
 import socket
 import threading
@@ -70,6 +71,19 @@ def call(client, contract, token=None, **params):
     query = {k: v for k, v in query.items() if v is not None}
     token = token or access_token(client, contract)
     return client.get(QF, query, HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_X_REQUEST_ID="req-gateway-1")
+
+
+@contextlib.contextmanager
+def provider(handler):
+    """A provider of the test's own (an http.server handler class) in a thread, as the API's upstream."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ApiProduct.objects.update(upstream_base_url=f"http://127.0.0.1:{server.server_port}/caf/")
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_call_is_forwarded_masked_to_the_granted_fields_and_journaled(client, contract):
@@ -152,20 +166,12 @@ def test_an_answer_that_is_not_json_is_a_502(client, contract):
             pass
 
     token = access_token(client, contract)
-    server = http.server.HTTPServer(("127.0.0.1", 0), NotJson)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        ApiProduct.objects.update(upstream_base_url=f"http://127.0.0.1:{server.server_port}/caf")
+    with provider(NotJson):
         answer = call(client, contract, token=token)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert answer.status_code == 502 and answer.json()["type"].endswith("/upstream-failure")
 
 
 def test_a_silent_upstream_is_a_504(client, contract, monkeypatch):
-    import httpx
-
     from exchange import gateway
 
     token = access_token(client, contract)
@@ -173,10 +179,9 @@ def test_a_silent_upstream_is_a_504(client, contract, monkeypatch):
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         ApiProduct.objects.update(upstream_base_url=f"http://127.0.0.1:{silent.getsockname()[1]}/caf")
-        # The real timeout is 10 s (gateway.UPSTREAM_TIMEOUT); the test's client waits half a second.
-        with httpx.Client(timeout=0.5) as impatient:
-            monkeypatch.setattr(gateway, "_client", impatient)
-            answer = call(client, contract, token=token)
+        # The real timeouts are 3 s to connect, 10 s to read (gateway.UPSTREAM_TIMEOUTS); here half a second.
+        monkeypatch.setattr(gateway, "UPSTREAM_TIMEOUTS", dict.fromkeys(gateway.UPSTREAM_TIMEOUTS, 0.5))
+        answer = call(client, contract, token=token)
     assert answer.status_code == 504 and answer.json()["type"].endswith("/upstream-timeout")
     assert JournalEntry.objects.filter(event_type="exchange.gateway_call", outcome="failure").exists()
 
@@ -204,6 +209,55 @@ def test_a_provider_refusing_maillage_itself_is_a_502_for_the_consumer(client, c
     assert answer.status_code == 502 and answer.json()["type"].endswith("/upstream-failure")
 
 
+@pytest.mark.parametrize(
+    "path", ["v1/../quotient-familial", "v1/%2e%2e/quotient-familial", "./v1/quotient-familial"]
+)
+def test_a_dot_segment_never_reaches_the_provider(client, contract, path):
+    # The provider would resolve it to another of its APIs, called with this API's secret.
+    answer = client.get(
+        f"/api/v1/gateway/caf-qf/{path}",
+        {**pivot("angela"), "recipient": contract["world"]["consumer"].siret,
+         "purpose": str(contract["habilitation"].public_id)},
+        HTTP_AUTHORIZATION=f"Bearer {access_token(client, contract)}",
+    )  # fmt: skip
+    assert answer.status_code == 400 and answer.json()["type"].endswith("/gateway-path")
+    entry = JournalEntry.objects.get(event_type="exchange.gateway_call")
+    assert entry.outcome == "failure" and entry.data["reason"] == "gateway-path"
+
+
+def test_what_the_provider_receives(client, contract):
+    requests = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the standard library's name
+            requests.append((self.path, dict(self.headers)))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"quotientFamilial": 820, "secretField": 1}')
+
+        def log_message(self, *args):
+            pass
+
+    token = access_token(client, contract)
+    with provider(Recorder):
+        answer = client.get(
+            "/api/v1/gateway/caf-qf/v1/quotient%3Ffamilial%20x",  # a "?" and a space inside the path
+            {**pivot("angela"), "prenoms": "Angela Claire", "annee": "2026",
+             "recipient": contract["world"]["consumer"].siret,
+             "purpose": str(contract["habilitation"].public_id)},
+            HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_X_REQUEST_ID="req-upstream-1",
+        )  # fmt: skip
+    assert answer.status_code == 200 and answer.json() == {"quotientFamilial": 820}
+    [(target, headers)] = requests
+    path, _, query = target.partition("?")
+    assert path == "/caf/v1/quotient%3Ffamilial%20x"  # escaped, under the API's base path
+    assert "prenoms=Angela%20Claire" in query and "annee=2026" in query
+    assert "recipient" not in query and "purpose" not in query  # the call's context stays with Maillage
+    assert headers["Authorization"] == f"Bearer {TOKEN}"
+    assert headers["X-Request-ID"] == "req-upstream-1" and headers["Accept-Encoding"] == "identity"
+
+
 def test_a_providers_cookie_is_never_sent_back(client, contract):
     seen = []
 
@@ -220,15 +274,9 @@ def test_a_providers_cookie_is_never_sent_back(client, contract):
             pass
 
     token = access_token(client, contract)
-    server = http.server.HTTPServer(("127.0.0.1", 0), Cookies)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        ApiProduct.objects.update(upstream_base_url=f"http://127.0.0.1:{server.server_port}/caf")
+    with provider(Cookies):
         assert call(client, contract, token=token).status_code == 200
         assert call(client, contract, token=token).status_code == 200
-    finally:
-        server.shutdown()
-        server.server_close()
     assert seen == [None, None]
 
 
