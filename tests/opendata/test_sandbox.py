@@ -29,6 +29,13 @@ def test_months_of_activity_over_many_departements_then_nothing_more_on_a_second
     result = selectors.run(selectors.parse_query({"group_by": "departement", "from": str(oldest.date())}))
     assert len(result.rows) > 60 and result.total == count
     assert len({row["departement"][:2] for row in result.rows if not row["suppressed"]}) > 40
+    # The communes' citizen spaces are registered services: the rankings name them.
+    services = selectors.run(
+        selectors.parse_query({"group_by": "service", "metric": "sign_ins", "from": str(oldest.date())})
+    )
+    labels = {row["service"]: row["service_label"] for row in services.rows}
+    assert labels["espace-citoyen-75056"] == "Espace citoyen – Paris"
+    assert labels["espace-citoyen-13055"] == "Espace citoyen – Marseille"
 
     output = StringIO()
     call_command("load_sandbox_activity", "--days", "60", stdout=output)

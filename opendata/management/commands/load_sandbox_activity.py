@@ -49,6 +49,11 @@ def _pick(generator: random.Random, weighted) -> str:
     return generator.choices([name for name, _weight in weighted], [weight for _name, weight in weighted])[0]
 
 
+def citizen_space(commune: Organisation) -> str:
+    """The client id of a commune's citizen space."""
+    return f"espace-citoyen-{commune.commune_code.lower()}"
+
+
 class Command(BaseCommand):
     help = (
         "Remplit le journal de plusieurs mois d'activité fictive dans de nombreux départements (bac à sable)."
@@ -59,10 +64,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, days: int = DAYS, **options):
         started = time.monotonic()
+        organisations = self.load_communes()
+        self.register_services([organisation for organisation, _weight in organisations])
         if JournalEntry.objects.filter(request_id=MARKER).exists():
             self.stdout.write("  = Activité de démonstration déjà présente")
             return
-        organisations = self.load_communes()
         generator = random.Random(SEED)  # noqa: S311 - demo data, reproducible on purpose
         zone = ZoneInfo(settings.TIME_ZONE)
         now = timezone.now()
@@ -101,6 +107,33 @@ class Command(BaseCommand):
             organisations.append((organisation, weight))
         return organisations
 
+    def register_services(self, communes: list[Organisation]) -> None:
+        """Each commune's citizen space, the service its people sign in to: registered as a service
+        provider, so that the statistics name it (a name, not a client id) and the list of connected
+        services has it."""
+        from oauth2_provider.models import Application
+
+        from identity.services import service_provider_create
+
+        existing = set(
+            Application.objects.filter(client_id__startswith="espace-citoyen-").values_list(
+                "client_id", flat=True
+            )
+        )
+        created = 0
+        for commune in communes:
+            client_id = citizen_space(commune)
+            if client_id in existing:
+                continue
+            host = f"{client_id}.demo.maillage.example"  # a reserved domain: nobody signs in there
+            service_provider_create(
+                organisation=commune, name=f"Espace citoyen – {commune.name.removeprefix('Commune de ')}",
+                redirect_uris=[f"https://{host}/oidc/callback"], client_id=client_id,
+            )  # fmt: skip
+            created += 1
+        if created:
+            self.stdout.write(f"  + {created} espaces citoyens des communes (fournisseurs de service)")
+
     def one_day(self, generator, organisation, weight: float, day, zone, now) -> int:
         recorded = 0
 
@@ -110,7 +143,7 @@ class Command(BaseCommand):
             )
             return min(moment, now)
 
-        own_service = f"espace-citoyen-{organisation.commune_code.lower()}"
+        own_service = citizen_space(organisation)
         for _ in range(_poisson(generator, weight * SIGN_INS_PER_THOUSAND)):
             service = own_service if generator.random() < 0.7 else generator.choice(NATIONAL_SERVICES)
             journal.record(
