@@ -38,7 +38,7 @@ from tests.celery_worker import start_worker
 from tests.exchange.conftest import CONTACTS
 from tests.exchange.test_gateway import access_token
 from tests.exchange.test_sandbox_providers import TOKEN, pivot
-from tests.servers import free_port
+from tests.servers import free_port, stop_gunicorn
 
 pytestmark = pytest.mark.django_db(transaction=True)
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -100,9 +100,7 @@ class Providers:
             os.kill(pid, signal.SIGCONT)
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        stop_gunicorn(self.process)
 
 
 @pytest.fixture(scope="module")
@@ -322,8 +320,10 @@ def test_a_jsonl_batch_runs_to_completion_journaled_per_item_with_a_signed_webho
     notification = json.loads(body)
     assert notification["id"] == batch_id and notification["status"] == "completed"
     assert notification["done"] == 300 and notification["results_url"].endswith("/results.jsonl")
-    batch = Batch.objects.get(public_id=batch_id)
-    assert batch.webhook_status == WebhookStatus.DELIVERED
+    # Marked delivered once the receiver's answer is back in the worker, just after the receiver saw it.
+    while Batch.objects.get(public_id=batch_id).webhook_status != WebhookStatus.DELIVERED:
+        assert time.monotonic() < deadline, Batch.objects.get(public_id=batch_id).webhook_status
+        time.sleep(0.1)
     assert first not in json.dumps(list(JournalEntry.objects.values_list("data", flat=True)))
 
 

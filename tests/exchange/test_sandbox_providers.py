@@ -19,7 +19,7 @@ from exchange.sandbox_providers.app import application_from_env
 from exchange.sandbox_providers.data import SCOPES
 from identity.sandbox_idp.accounts import CITIZENS, accounts_of, find
 from platform_core.env import generated_secret
-from tests.servers import free_port
+from tests.servers import free_port, stop_gunicorn
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 TOKEN = "sandbox-providers-token-" + "t" * 20
@@ -56,8 +56,7 @@ def base(tmp_path_factory):
                 raise RuntimeError("the sandbox providers did not start") from None
             time.sleep(0.1)
     yield url
-    process.terminate()
-    process.wait(timeout=10)
+    stop_gunicorn(process)
 
 
 @pytest.fixture(scope="module")

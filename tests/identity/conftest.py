@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import free_port
+from tests.servers import free_port, stop_gunicorn
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 CLIENT_ID, SECRET = "maillage", "sandbox-secret-" + "x" * 20
@@ -72,9 +72,7 @@ class SandboxIdp:
                 time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        stop_gunicorn(self.process)
 
 
 @pytest.fixture(autouse=True)

@@ -23,7 +23,7 @@ import pytest
 from identity.sandbox_idp.accounts import CITIZENS
 from platform_core.env import generated_secret
 from tests.identity.conftest import CLIENT_ID, POST_LOGOUT, REDIRECT, SECRET, SandboxIdp
-from tests.servers import free_port
+from tests.servers import free_port, stop_gunicorn
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -48,9 +48,7 @@ def serve(application: str, port: int, environment: dict[str, str], ready_path: 
 
 
 def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        process.wait(timeout=10)
+    stop_gunicorn(process)
 
 
 @dataclass
