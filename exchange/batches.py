@@ -9,7 +9,7 @@ Processing: the items are numbered in chunks of BATCH_CHUNK_SIZE, one Celery tas
 (exchange.tasks.batch_chunk_task, acknowledged late). A chunk task claims BATCH_CONCURRENCY items at a
 time (``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)``: status ``processing``, ``attempts``
 +1, a lease of BATCH_LEASE_SECONDS), calls the provider for them from a thread pool (the gateway's
-pooled httpx client), then writes each result with its journal entry in one transaction, only for the
+pooled connections), then writes each result with its journal entry in one transaction, only for the
 items still claimed by this very attempt. So an item is done exactly once, with one journal entry, even
 when a worker dies mid-chunk: its claims expire, the sweeper (beat, every 30 s) hands them out again.
 
