@@ -51,4 +51,4 @@ RUN DEBUG=0 \
 
 EXPOSE 8000
 CMD ["gunicorn", "--config", "python:platform_core.gunicorn_conf", "platform_core.wsgi", \
-     "--bind", "0.0.0.0:8000", "--threads", "4", "--worker-tmp-dir", "/dev/shm", "--no-control-socket"]
+     "--bind", "0.0.0.0:8000", "--worker-tmp-dir", "/dev/shm", "--no-control-socket"]

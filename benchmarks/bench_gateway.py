@@ -1,15 +1,15 @@
 """The exchange gateway vs calling the sandbox provider directly: same upstream, same clients, same run.
 
 Maillage runs as `make run` runs it: gunicorn with platform_core.gunicorn_conf (its access log
-included), gthread, BENCH_GATEWAY_WORKERS processes of BENCH_GATEWAY_THREADS threads (default 2 × 4),
-DEBUG=0, on a database of its own (maillage_bench_gateway), Redis as cache when REDIS_URL is set. The
-sandbox data providers (exchange/sandbox_providers) run as runner.py starts them: their own gunicorn,
-one gthread worker with 8 threads. `manage.py prepare_platform` loads the sandbox data and
+included), gthread, BENCH_GATEWAY_WORKERS processes of BENCH_GATEWAY_THREADS threads (default 2 × 16, as
+WEB_THREADS), DEBUG=0, on a database of its own (maillage_bench_gateway), Redis as cache when REDIS_URL
+is set. The sandbox data providers (exchange/sandbox_providers) run as runner.py starts them: their own
+gunicorn, one gthread worker with 8 threads. `manage.py prepare_platform` loads the sandbox data and
 load_sandbox_exchange registers the three APIs with a validated habilitation of the sandbox commune
-(Ville de Lyon), writing its client secrets to var/sandbox/exchange_credentials.json under the run's
-own VAR_DIR (a temporary directory); before each gateway round the benchmark gets a new access token
-for the CAF API with ``POST /api/v1/oauth/token`` (client_credentials, HTTP Basic), as a consumer does
-(tokens live 60 s; a round takes less).
+(Ville de Lyon), writing its client secrets to var/sandbox/exchange_credentials.json under the run's own
+VAR_DIR (a temporary directory); before each gateway round the benchmark gets a new access token for the
+CAF API with ``POST /api/v1/oauth/token`` (client_credentials, HTTP Basic), as a consumer does (tokens
+live 60 s; a round takes less).
 
 Server environment: production settings on loopback (support.platform_env: SECURE_SSL_REDIRECT=0,
 ALLOWED_HOSTS=127.0.0.1, LOG_LEVEL=WARNING); the quotas the single benchmark client and address would
@@ -45,13 +45,20 @@ codeLieuNaissance, codePaysNaissance):
    gateway's p50 minus the direct one, from this phase (on 2 cores, the loaded phase's latencies are
    mostly queueing: concurrency / throughput; they are reported too).
 
+3. A provider that takes its time: the API's upstream moved (through the catalogue's service) to a second
+   providers process whose every answer takes BENCH_GATEWAY_UPSTREAM_MS (50) ms, as a real provider's
+   processing does; the same clients as phase 1, BENCH_GATEWAY_SLOW_PER_ROUND (600) calls per side and
+   round, direct and gateway interleaved. Phase 1's ratio measures the gateway's CPU against a provider
+   that answers from a dictionary in a fraction of a millisecond; this one, whether the gateway holds
+   back consumers of a provider that works like a real one.
+
 Target (issue 5): throughput ratio ≥ 0.6 and added p50 ≤ 3 ms.
 
 Worker protocol: ``python -m benchmarks.bench_gateway client THREADS`` reads ``direct N``, ``gateway N``
 or ``floor N`` on stdin, opens its clients, prints "ready", waits for "go", makes N calls shared by its
 threads and prints one JSON line (support.command_all).
 
-Run alone: ``make bench BENCH_ARGS=gateway`` (``python -m benchmarks gateway``); about 2 minutes.
+Run alone: ``make bench BENCH_ARGS=gateway`` (``python -m benchmarks gateway``); about 3 minutes.
 """
 
 import json
@@ -82,11 +89,15 @@ from benchmarks.support import (
 )
 
 PER_ROUND = int(os.environ.get("BENCH_GATEWAY_PER_ROUND", "2000"))  # calls per side and round
+# Phase 3: a provider whose answers take UPSTREAM_MS, as real ones' do (tens to hundreds of ms).
+UPSTREAM_MS = int(os.environ.get("BENCH_GATEWAY_UPSTREAM_MS", "50"))
+SLOW_PER_ROUND = int(os.environ.get("BENCH_GATEWAY_SLOW_PER_ROUND", "600"))
 LATENCY_PER_ROUND = int(os.environ.get("BENCH_GATEWAY_LATENCY_PER_ROUND", "300"))
 API = "caf-quotient-familial"
 # Sandbox citizens the CAF provider has a record for (exchange/sandbox_providers/data.py).
 PEOPLE = ("angela", "jean-pierre", "nadia", "tomasz", "aminata")
 SIDES = {"direct": "direct to the provider", "gateway": "through the gateway", "floor": "Maillage's floor"}
+SLOW_SIDES = {"direct-slow": "direct to the provider", "gateway-slow": "through the gateway"}
 MAILLAGE, PROVIDERS, POSTGRES, REDIS, CLIENTS = (
     "Maillage (gunicorn)",
     "sandbox providers (gunicorn)",
@@ -101,7 +112,7 @@ def settings_from_env() -> dict:
         "concurrency": int(os.environ.get("BENCH_GATEWAY_CONCURRENCY", "8")),
         "processes": int(os.environ.get("BENCH_GATEWAY_PROCESSES", "2")),
         "workers": int(os.environ.get("BENCH_GATEWAY_WORKERS", "2")),
-        "threads": int(os.environ.get("BENCH_GATEWAY_THREADS", "4")),
+        "threads": int(os.environ.get("BENCH_GATEWAY_THREADS", "16")),  # as make run (WEB_THREADS)
         "rounds": int(os.environ.get("BENCH_GATEWAY_ROUNDS", "5")),
     }
 
@@ -200,7 +211,7 @@ def _round(clients: list[subprocess.Popen], side: str, count: int, meter: CpuMet
     """One round of one side; the gateway's with a new access token (they live 60 s), as a consumer
     asks for one before the last one expires."""
     samples = []
-    command = f"{side} {count // len(clients)}" + (f" {token()}" if side == "gateway" else "")
+    command = f"{side} {count // len(clients)}" + (f" {token()}" if side.startswith("gateway") else "")
     results = command_all(clients, command, lambda: samples.append(meter.sample()))
     samples.append(meter.sample())
     durations = [duration for result in results for duration, error in result["results"] if error is None]
@@ -210,12 +221,27 @@ def _round(clients: list[subprocess.Popen], side: str, count: int, meter: CpuMet
             "calls": len(durations) + sum(errors.values()), "cpu": CpuMeter.used(*samples)[1]}  # fmt: skip
 
 
+def _phase(clients, sides, warm_up: int, per_round: int, rounds: int, meter: CpuMeter, token) -> dict:
+    """Interleaved rounds of ``sides`` ({side: [round, ...]}), then the clients are done."""
+    if warm_up:
+        for side in sides:
+            _round(clients, side, warm_up, meter, token)
+    figures = {side: [] for side in sides}
+    for _ in range(rounds):
+        for side in figures:
+            figures[side].append(_round(clients, side, per_round, meter, token))
+    for client in clients:
+        client.stdin.close()
+        client.wait(timeout=30)
+    return figures
+
+
 def run() -> None:
     config = settings_from_env()
     threads_per_process = max(1, config["concurrency"] // config["processes"])
     database_url = bench_database_url("gateway")
     database = unquote(database_url.rpartition("/")[2])
-    maillage_port, providers_port = free_port(), free_port()
+    maillage_port, providers_port, slow_port = free_port(), free_port(), free_port()
     maillage, providers = f"http://127.0.0.1:{maillage_port}", f"http://127.0.0.1:{providers_port}"
     var_dir = tempfile.TemporaryDirectory(prefix="bench-gateway-")
     token_file = Path(var_dir.name) / "providers_token"
@@ -250,6 +276,9 @@ def run() -> None:
         with (
             gunicorn("exchange.sandbox_providers.wsgi:application", providers_environment, "/healthz",
                      threads=8, port=providers_port),
+            gunicorn("exchange.sandbox_providers.wsgi:application",
+                     {**providers_environment, "SANDBOX_PROVIDERS_LATENCY_MS": str(UPSTREAM_MS)}, "/healthz",
+                     threads=8, port=slow_port),
             gunicorn("platform_core.wsgi", environment, "/api/problems/", workers=config["workers"],
                      threads=config["threads"], port=maillage_port, options=maillage_command,
                      stdout=subprocess.DEVNULL),
@@ -270,6 +299,17 @@ def run() -> None:
                 # Maillage's floor: a problem type's description, a small JSON answer from memory through
                 # the same gunicorn, WSGI and middleware stack; no database, no cache, no upstream.
                 "floor": {"url": f"{maillage}/api/problems/not-found", "queries": [{}], "token": "none"},
+                # Phase 3: the same calls, the API's upstream being the provider that takes UPSTREAM_MS.
+                "direct-slow": {
+                    "url": f"http://127.0.0.1:{slow_port}/caf/v1/quotient-familial",
+                    "queries": queries,
+                    "token": token_file.read_text(),
+                },
+                "gateway-slow": {
+                    "url": f"{maillage}/api/v1/gateway/{API}/v1/quotient-familial",
+                    "queries": [{**query, **context} for query in queries],
+                    "token": "",
+                },
             }
 
             def token() -> str:
@@ -287,23 +327,21 @@ def run() -> None:
                 REDIS: lambda: pids(lambda name, _: name.startswith("redis-server")),
                 CLIENTS: lambda: client_pids,
             })  # fmt: skip
-            for side in SIDES:  # warm-up: connections, imports, caches
-                _round(clients, side, 200, meter, token)
-            loaded = {side: [] for side in SIDES}
-            for _ in range(config["rounds"]):
-                for side in loaded:
-                    loaded[side].append(_round(clients, side, PER_ROUND, meter, token))
-            for client in clients:
-                client.stdin.close()
-                client.wait(timeout=30)
+            # warm-up: connections, imports, caches
+            loaded = _phase(clients, SIDES, 200, PER_ROUND, config["rounds"], meter, token)
             single = _start(client_environment, 1)
             client_pids.append(single.pid)
-            unloaded = {side: [] for side in SIDES}
-            for _ in range(config["rounds"]):
-                for side in unloaded:
-                    unloaded[side].append(_round([single], side, LATENCY_PER_ROUND, meter, token))
-            single.stdin.close()
-            single.wait(timeout=30)
+            unloaded = _phase([single], SIDES, 0, LATENCY_PER_ROUND, config["rounds"], meter, token)
+            # Phase 3: the API moved to the provider that takes UPSTREAM_MS (as an agent would, through
+            # the catalogue's service; the gateway's token cache sees the change on the next call).
+            subprocess.run(  # noqa: S603
+                [sys.executable, "manage.py", "shell", "--no-imports", "-c", _MOVE_API.format(
+                    slug=API, url=f"http://127.0.0.1:{slow_port}/caf")],
+                cwd=BASE_DIR, env=environment, check=True, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            clients = [_start(client_environment, threads_per_process) for _ in range(config["processes"])]
+            client_pids[:] = [client.pid for client in clients]
+            slow = _phase(clients, SLOW_SIDES, 80, SLOW_PER_ROUND, config["rounds"], meter, token)
     finally:
         for process in _PROCESSES:
             if process.poll() is None:
@@ -311,6 +349,15 @@ def run() -> None:
             process.wait()
         var_dir.cleanup()
     _report(config, threads_per_process, loaded, unloaded, bool(environment.get("REDIS_URL")))
+    _report_slow(threads_per_process * config["processes"], slow)
+
+
+_MOVE_API = """
+from django.db import transaction
+from exchange.services import api_product_register
+with transaction.atomic():
+    api_product_register(slug={slug!r}, scopes={{}}, upstream_base_url={url!r})
+"""
 
 
 def _side_figures(rounds: list[dict]) -> dict:
@@ -374,6 +421,26 @@ def _report(config, threads_per_process, loaded, unloaded, redis) -> None:
     added = unloaded_phase["gateway"]["p50"] - unloaded_phase["direct"]["p50"]
     print(f"target ratio ≥ 0.6 (under load): {ratio:.2f}, {'met' if ratio >= 0.6 else 'missed'}; "
           f"added p50 ≤ 3 ms (one client): {added:.2f} ms, {'met' if added <= 3 else 'missed'}")  # fmt: skip
+
+
+def _report_slow(concurrency: int, slow: dict) -> None:
+    figures = {side: _side_figures(rounds) for side, rounds in slow.items()}
+    print(f"\n### {concurrency} clients, the provider taking {UPSTREAM_MS} ms per answer (as real ones do), "
+          f"{SLOW_PER_ROUND} calls per side and round\n")  # fmt: skip
+    print("| side | calls/s (per round) | calls/s | p50 (ms) | p95 (ms) | errors "
+          "| Maillage's CPU per call (ms) |")  # fmt: skip
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for side, name in SLOW_SIDES.items():
+        f = figures[side]
+        print(f"| {name} | {f['per_round']} | {f['rate']:.0f} | {f['p50']:.2f} | {f['p95']:.2f} | "
+              f"{sum(f['errors'].values())} | {f['cpu'][MAILLAGE]:.2f} |")  # fmt: skip
+    direct, gateway = figures["direct-slow"], figures["gateway-slow"]
+    ratio = gateway["rate"] / direct["rate"]
+    print(f"\nratio gateway/direct with a {UPSTREAM_MS} ms provider: {ratio:.2f}× the throughput; "
+          f"added p50 {gateway['p50'] - direct['p50']:.2f} ms")  # fmt: skip
+    for side in SLOW_SIDES:
+        for key, count in figures[side]["errors"].most_common():
+            print(f"error: {side} {key} × {count}")
 
 
 if __name__ == "__main__":

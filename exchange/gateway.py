@@ -113,6 +113,13 @@ class UpstreamTimeout(GatewayRefusal):
 
 
 def _credential_for(request) -> tuple[Credential, list[str]]:
+    credential, scopes, _rows = _credential_with(request)
+    return credential, scopes
+
+
+def _credential_with(request, along=()) -> tuple[Credential, list[str], list]:
+    """The request's credential and the scopes its token grants, and the rows of the ``along`` reads
+    (``(sql, params)``), read in the same round trip as the token's versions."""
     scheme, _space, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise GatewayUnauthenticated(str(_("Envoyez un jeton d'accès (Authorization: Bearer).")))
@@ -122,7 +129,7 @@ def _credential_for(request) -> tuple[Credential, list[str]]:
     # The token and the credential it was issued to, with what the checks below read, in one query; kept
     # in the process while none of those rows changes (exchange/token_cache.py: revocation still counts).
     credential_path = "application__exchange_credential"
-    access = token_lookup(
+    access, rows = token_lookup(
         checksum,
         lambda: (
             AccessToken.objects.filter(token_checksum=checksum)
@@ -133,6 +140,7 @@ def _credential_for(request) -> tuple[Credential, list[str]]:
             )
             .first()
         ),
+        along=along,
     )
     if access is None or access.is_expired():
         raise GatewayUnauthenticated(str(_("Jeton d'accès inconnu ou expiré.")))
@@ -144,7 +152,7 @@ def _credential_for(request) -> tuple[Credential, list[str]]:
     if not address_allowed(credential, client_ip(request)):
         raise GatewayRefusal(str(_("Cette adresse n'est pas autorisée pour cet identifiant d'accès.")))
     scopes = sorted(set(access.scope.split()) & set(credential.authorization.scopes))
-    return credential, scopes
+    return credential, scopes, rows
 
 
 def _check_context(request, credential: Credential) -> dict:
@@ -187,30 +195,20 @@ def contract_context(
     return {"recipient": recipient, "purpose": purpose, "case_id": case_id[:100]}
 
 
-def person_pseudonym(params) -> object | None:
-    """The pseudonym of the person the call is about: the citizen's own when their pivot identity is
-    known to Maillage (their dashboard then lists the exchange), else one derived from the identity."""
-    from identity.selectors import citizen_public_id
-
-    digest = _pivot_digest(params)
-    if digest is None:
-        return None
-    public_id = citizen_public_id(digest)
-    return pseudonym_for(str(public_id) if public_id else f"pivot:{digest}")
+def _person(digest: str, citizen_public_id) -> object:
+    """The pseudonym of the person a call is about (``digest``: of their pivot identity): the citizen's
+    own when Maillage knows them (their dashboard then lists the exchange), else one derived from the
+    identity."""
+    return pseudonym_for(str(citizen_public_id) if citizen_public_id else f"pivot:{digest}")
 
 
 def person_pseudonyms(params_list) -> list:
-    """``person_pseudonym`` of many calls with one query (batch items, exchange/batches.py)."""
+    """The pseudonyms (``_person``) of many calls' persons with one query (batch items)."""
     from identity.selectors import citizen_public_ids
 
     digests = [_pivot_digest(params) for params in params_list]
     citizens = citizen_public_ids({digest for digest in digests if digest})
-    return [
-        None
-        if digest is None
-        else pseudonym_for(str(citizens[digest]) if digest in citizens else f"pivot:{digest}")
-        for digest in digests
-    ]
+    return [None if digest is None else _person(digest, citizens.get(digest)) for digest in digests]
 
 
 def _pivot_digest(params) -> str | None:
@@ -409,11 +407,15 @@ def record_exchange(
 @require_GET
 @rate_limited("gateway", client=_client_of, refusal=_too_many)
 def gateway(request, api: str, path: str = ""):
+    from identity.selectors import citizen_from_rows, citizen_query
+
     started = time.monotonic()
     credential = None
+    # The person the call is about, looked up with the token's check: one round trip for both.
+    digest = _pivot_digest(request.GET)
     try:
         try:
-            credential, scopes = _credential_for(request)
+            credential, scopes, rows = _credential_with(request, (citizen_query(digest),) if digest else ())
         except CitizenToken as presented:
             from exchange.citizen import citizen_call
 
@@ -436,7 +438,7 @@ def gateway(request, api: str, path: str = ""):
     answer = answer_for(status, body, granted_fields(product, scopes))
     journal_exchange(
         credential,
-        person=person_pseudonym(request.GET),
+        person=None if digest is None else _person(digest, citizen_from_rows(rows[0])),
         status=status,
         answer=answer,
         context=context,

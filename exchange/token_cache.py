@@ -46,34 +46,29 @@ _entries: dict[str, tuple[str, object]] = {}  # token checksum: (versions, what 
 _lock = threading.Lock()
 
 
-def _versions(checksum: str) -> tuple[int | None, str] | None:
-    """(credential id or None, versions of the rows) of the token, None when it does not exist."""
-    with connections[DEFAULT_DB_ALIAS].prepared_cursor() as cursor:
-        cursor.execute(_VERSIONS_SQL, [checksum])
-        return cursor.fetchone()
-
-
-def token_lookup(checksum: str, load):
-    """``load()`` (the token with its credential and what the gateway reads of it, or None), or what it
-    returned for this token earlier in this process if none of those rows has changed since."""
-    found = _versions(checksum)
-    if found is None:
+def token_lookup(checksum: str, load, *, along: tuple[tuple[str, list], ...] = ()):
+    """``(what, rows)``: ``load()`` (the token with its credential and what the gateway reads of it, or
+    None), or what it returned for this token earlier in this process if none of those rows has changed
+    since; and the rows of the ``along`` reads (``(sql, params)``), sent with the versions' query in one
+    round trip (the gateway's other read of every call)."""
+    found, *rows = connections[DEFAULT_DB_ALIAS].prepared_reads((_VERSIONS_SQL, [checksum]), *along)
+    if not found:
         _entries.pop(checksum, None)
-        return None
-    credential_id, versions = found
+        return None, rows
+    credential_id, versions = found[0]
     kept = _entries.get(checksum)
     if kept is not None and kept[0] == versions:
-        return kept[1]
+        return kept[1], rows
     loaded = load()
     if credential_id is None or loaded is None:
         _entries.pop(checksum, None)
-        return loaded
+        return loaded, rows
     loaded.application.exchange_credential.habilitation.api.__dict__[KEEPS_GRANTED_FIELDS] = {}
     with _lock:
         if len(_entries) >= MAX_ENTRIES:
             _entries.clear()
         _entries[checksum] = (versions, loaded)
-    return loaded
+    return loaded, rows
 
 
 def clear() -> None:

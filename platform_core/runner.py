@@ -108,7 +108,7 @@ def main() -> int:
     commands = {
         "web": [str(BIN / "gunicorn"), "--config", "python:platform_core.gunicorn_conf", "platform_core.wsgi",
                 "--bind", f"127.0.0.1:{port}",
-                "--workers", os.environ.get("WEB_CONCURRENCY", "2"), "--threads", "4",
+                "--workers", os.environ.get("WEB_CONCURRENCY", "2"),  # threads: WEB_THREADS, in gunicorn_conf
                 "--graceful-timeout", "5"],
         "worker": [str(BIN / "celery"), "-A", "platform_core", "worker", "--loglevel", "INFO",
                    "--concurrency", os.environ.get("CELERY_CONCURRENCY", "2"), "--hostname", "worker@%h",

@@ -3,12 +3,15 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from exchange import gateway
 from identity import api_v2 as identity_api
 from identity import op_views
 from platform_core import ops
 from platform_core.api import errors
 
 urlpatterns = [
+    # First: the gateway's calls are the busiest requests, resolved before the site's other patterns.
+    path("api/v1/gateway/<slug:api>/<path:path>", gateway.gateway, name="api-gateway"),
     path("", include("platform_core.views.urls")),
     path("admin/", admin.site.urls),
     path("identite/", include("identity.urls")),

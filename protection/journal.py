@@ -88,6 +88,14 @@ SELECT public_id, occurred_at, event_type, actor_type, actor_id, actor_label, or
                  subject, purpose, contract, outcome, request_id, data, deferred_disclosure_until)
 RETURNING id, public_id
 """
+# One entry (most requests journal one): the same INSERT with plain values, which PostgreSQL runs in
+# about 0.1 ms less than unnest() over one-element arrays.
+_INSERT_ONE_SQL = """
+INSERT INTO protection_journalentry (public_id, occurred_at, event_type, actor_type, actor_id, actor_label,
+       organisation_id, subject, purpose, contract, outcome, request_id, data, deferred_disclosure_until)
+VALUES (%b, %b, %b, %b, %b, %b, %b, %b, %b, %b, %b, %b, %b::json, %b)
+RETURNING id, public_id
+"""
 
 
 class JournalPayloadError(ValueError):
@@ -227,7 +235,10 @@ def flush() -> None:
 
 def _write(connection, entries: list[JournalEntry], rows: list[tuple]) -> None:
     with connection.prepared_cursor() as cursor:
-        cursor.execute(_INSERT_SQL, [list(column) for column in zip(*rows, strict=True)])
+        if len(rows) == 1:
+            cursor.execute(_INSERT_ONE_SQL, rows[0])
+        else:
+            cursor.execute(_INSERT_SQL, [list(column) for column in zip(*rows, strict=True)])
         ids = {public_id: entry_id for entry_id, public_id in cursor.fetchall()}
     alias = connection.alias
     for entry in entries:

@@ -28,8 +28,10 @@ answers: retries can be tested). The flaky counters are in memory: run one gunic
 with threads; every answer is a dictionary lookup of pre-serialised JSON).
 
 Configuration, from the environment: ``SANDBOX_PROVIDERS_TOKEN_FILE`` (required: a file holding the
-bearer token) and ``SANDBOX_PROVIDERS_URL`` (its public base URL for the OpenAPI documents' ``servers``;
-unset, the request's host). No Django, no database.
+bearer token), ``SANDBOX_PROVIDERS_URL`` (its public base URL for the OpenAPI documents' ``servers``;
+unset, the request's host) and ``SANDBOX_PROVIDERS_LATENCY_MS`` (every data answer takes that long, as a
+real provider's own processing does; default 0, at once: the benchmarks compare both). No Django, no
+database.
 """
 
 import hmac
@@ -48,6 +50,8 @@ from urllib.parse import parse_qs
 from exchange.sandbox_providers.data import RECORDS, SCOPES, find_person, pivot_key
 
 MAX_DELAY = 60.0
+# SANDBOX_PROVIDERS_LATENCY_MS: every data answer takes that long, as real providers' do (benchmarks).
+MAX_LATENCY_MS = 10_000
 DEFAULT_DELAY = 15.0
 MAX_FLAKY_COUNT = 100
 MAX_FLAKY_KEYS = 10_000
@@ -473,10 +477,14 @@ def _encode(value) -> bytes:
 class SandboxProviders:
     """The WSGI application."""
 
-    def __init__(self, token: str, public_url: str = ""):
+    def __init__(self, token: str, public_url: str = "", latency_ms: int = 0):
         if len(token) < 16:
             raise ValueError("the bearer token must be at least 16 characters")
+        if not 0 <= latency_ms <= MAX_LATENCY_MS:
+            raise ValueError(f"the latency must be from 0 to {MAX_LATENCY_MS} ms")
         self._token = token.encode("utf-8")
+        # A real provider's own processing time, added to every data answer (0: answer at once).
+        self.latency = latency_ms / 1000
         self.public_url = public_url.rstrip("/")
         # Pre-serialised answers: api -> login -> period -> body; a call is two dictionary lookups.
         self._answers = {
@@ -514,6 +522,8 @@ class SandboxProviders:
             return 200, [], _encode(openapi_document(OPENAPI_PATHS[path], self.base_url(environ)))
         self.authenticate(environ)
         fault = self.fault(environ)
+        if self.latency:
+            time.sleep(self.latency)
         if fault == "error":
             raise _unavailable()
         status, body = self.answer(api, environ)
@@ -617,7 +627,11 @@ def token_from_file(path: str) -> str:
 
 
 def application_from_env() -> SandboxProviders:
+    latency = os.environ.get("SANDBOX_PROVIDERS_LATENCY_MS", "").strip() or "0"
+    if not latency.isdigit():
+        raise ValueError(f"SANDBOX_PROVIDERS_LATENCY_MS must be a number of milliseconds, not {latency!r}")
     return SandboxProviders(
         token_from_file(os.environ.get("SANDBOX_PROVIDERS_TOKEN_FILE", "")),
         os.environ.get("SANDBOX_PROVIDERS_URL", ""),
+        int(latency),
     )

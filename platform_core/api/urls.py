@@ -2,7 +2,6 @@
 
 from django.urls import include, path
 
-from exchange import gateway
 from exchange.api import authorizations, batches, catalogue
 from identity import api_v1 as fs
 from platform_core.api import organisations
@@ -18,7 +17,6 @@ urlpatterns = [
     path(
         "catalogue/apis/<slug:slug>", catalogue.ApiProductDetailApi.as_view(), name="api-catalogue-api-detail"
     ),
-    path("gateway/<slug:api>/<path:path>", gateway.gateway, name="api-gateway"),
     path("batches/", batches.BatchCollectionApi.as_view(), name="api-batch-list"),
     path("batches/<uuid:public_id>", batches.BatchDetailApi.as_view(), name="api-batch-detail"),
     path(

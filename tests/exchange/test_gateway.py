@@ -5,6 +5,8 @@ every call, refused ones included."""
 import base64
 import contextlib
 import http.server
+import io
+import json
 import socket
 import threading
 from urllib.parse import urlencode
@@ -325,3 +327,81 @@ def test_the_consumer_sees_calls_and_errors_per_period_on_the_habilitation(clien
     client.force_login(contract["world"]["applicant"])
     page = client.get(f"/habilitations/{contract['habilitation'].public_id}/").content.decode()
     assert "Appels à la passerelle" in page and "10 dernières minutes" in page
+
+
+def wsgi_get(path: str, query: dict, headers: dict) -> tuple[int, dict, bytes]:
+    """A GET through platform_core.wsgi.application, the application gunicorn serves."""
+    from platform_core.wsgi import application
+
+    environ = {
+        "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": urlencode(query),
+        "SERVER_NAME": "testserver", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": io.StringIO(), "wsgi.version": (1, 0), "wsgi.multithread": True,
+        "wsgi.multiprocess": True, "wsgi.run_once": False,
+        **{"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()},
+    }  # fmt: skip
+    started = []
+    body = b"".join(application(environ, lambda status, headers, *_: started.append((status, headers))))
+    status, header_list = started[0]
+    header_map = {}
+    for name, value in header_list:
+        header_map.setdefault(name.lower(), []).append(value)
+    return int(status.split()[0]), header_map, body
+
+
+def test_the_gateway_has_its_own_handler_without_the_middleware_of_browsers(settings):
+    from platform_core.wsgi import application
+
+    lean, full = application.handler_for(QF), application.handler_for("/api/v1/organisations/")
+    assert lean is not full
+    assert lean.middleware == settings.LEAN_MIDDLEWARE
+    browsers = {
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+    }
+    # built from its own list, the setting left whole for the other handler
+    assert browsers <= set(settings.MIDDLEWARE) and not browsers & set(lean.middleware)
+    assert lean.middleware == [name for name in settings.MIDDLEWARE if name in lean.middleware]
+
+    # and the chains really differ: CSRF's view hook is in the whole stack only (Django's handler keeps
+    # the process_view methods of its middleware instances)
+    def view_hooks(handler):
+        return {type(method.__self__).__name__ for method in handler._view_middleware}
+
+    assert "CsrfViewMiddleware" in view_hooks(full)
+    assert "CsrfViewMiddleware" not in view_hooks(lean)
+
+
+@pytest.mark.django_db(transaction=True)  # the handler ends its requests as gunicorn's do
+def test_the_gateway_is_served_with_what_api_calls_need(client, contract):
+    token = access_token(client, contract)
+    query = {**pivot("angela"), "recipient": contract["world"]["consumer"].siret,
+             "purpose": str(contract["habilitation"].public_id)}  # fmt: skip
+    headers = {"Authorization": f"Bearer {token}", "X-Request-ID": "lean-1", "Accept-Language": "en"}
+
+    status, answer_headers, body = wsgi_get(QF, query, headers)
+
+    assert status == 200, body
+    assert json.loads(body)["quotientFamilial"]
+    # what the gateway's calls keep: request id, quota, security headers, CSP, metrics' middleware
+    assert answer_headers["x-request-id"] == ["lean-1"]
+    assert answer_headers["ratelimit-limit"]
+    assert answer_headers["x-content-type-options"] == ["nosniff"]
+    assert answer_headers["x-frame-options"] == ["DENY"]
+    assert answer_headers["content-security-policy"]
+    # what they go without: no session, no CSRF cookie, nothing that varies with cookies
+    assert "set-cookie" not in answer_headers
+    assert "cookie" not in ",".join(answer_headers.get("vary", [])).lower()
+    assert JournalEntry.objects.filter(event_type="exchange.gateway_call", request_id="lean-1").count() == 1
+
+    # the caller's language is kept: a refusal in English
+    status, _headers, body = wsgi_get(QF, {**query, "purpose": ""}, headers)
+    assert status == 400
+    assert json.loads(body)["title"] == "Invalid call context"
+
+    # and every other path keeps the whole stack (here, DRF's session authentication reads the session)
+    status, answer_headers, _body = wsgi_get("/api/v1/organisations/", {}, {"Accept": "application/json"})
+    assert status == 200
+    assert "cookie" in ",".join(answer_headers.get("vary", [])).lower()

@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -324,6 +325,35 @@ def test_without_its_token_file_the_application_refuses_to_start(monkeypatch, tm
     monkeypatch.setenv("SANDBOX_PROVIDERS_TOKEN_FILE", str(tmp_path / "token"))
     with pytest.raises(RuntimeError, match="16 characters"):
         application_from_env()
+
+
+@pytest.mark.parametrize("latency", ["-5", "fast", "1.5", "10001"])
+def test_an_unusable_latency_refuses_to_start(monkeypatch, tmp_path, latency):
+    (tmp_path / "token").write_text(TOKEN)
+    monkeypatch.setenv("SANDBOX_PROVIDERS_TOKEN_FILE", str(tmp_path / "token"))
+    monkeypatch.setenv("SANDBOX_PROVIDERS_LATENCY_MS", latency)
+    with pytest.raises(ValueError, match="SANDBOX_PROVIDERS_LATENCY_MS|latency"):
+        application_from_env()
+
+
+def test_with_a_latency_every_data_answer_takes_that_long(monkeypatch, tmp_path):
+    (tmp_path / "token").write_text(TOKEN)
+    monkeypatch.setenv("SANDBOX_PROVIDERS_TOKEN_FILE", str(tmp_path / "token"))
+    monkeypatch.setenv("SANDBOX_PROVIDERS_LATENCY_MS", "300")
+    application = application_from_env()
+
+    def get(path, query=""):
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query,
+                   "HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}  # fmt: skip
+        started, answered = time.monotonic(), []
+        body = b"".join(application(environ, lambda status, headers: answered.append(status)))
+        return answered[0], json.loads(body), time.monotonic() - started
+
+    status, body, took = get(CAF, urlencode(pivot("angela")))
+    assert (status, body["quotientFamilial"]) == ("200 OK", 820)
+    assert took >= 0.3
+    status, body, took = get("/healthz")  # not a data answer: at once
+    assert status == "200 OK" and took < 0.3
 
 
 # --- faults --------------------------------------------------------------------------------------------

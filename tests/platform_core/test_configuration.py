@@ -137,3 +137,19 @@ def test_integer_bounds_are_enforced(monkeypatch):
 
     with pytest.raises(ConfigurationError, match="WORKERS: must be at most 65535"):
         env.env_int("WORKERS", 1, maximum=65535)
+
+
+def test_gunicorn_threads_come_from_web_threads(monkeypatch):
+    import importlib
+
+    import platform_core.gunicorn_conf as conf
+
+    monkeypatch.delenv("WEB_THREADS", raising=False)
+    assert importlib.reload(conf).threads == 16  # calls waiting for a provider hold a thread each
+    monkeypatch.setenv("WEB_THREADS", "32")
+    assert importlib.reload(conf).threads == 32
+    monkeypatch.setenv("WEB_THREADS", "0")
+    with pytest.raises(ConfigurationError, match="WEB_THREADS"):
+        importlib.reload(conf)
+    monkeypatch.delenv("WEB_THREADS")
+    importlib.reload(conf)

@@ -17,6 +17,10 @@ and again with the same text (the journal's INSERT), and PostgreSQL skips parsin
 Django also turns preparation off for the connection; ``get_connection_params`` turns it back on, which
 only affects server-binding cursors (client-binding ones never prepare). Behind a connection pooler
 that cannot carry prepared statements, set OPTIONS ``prepare_threshold`` to None.
+
+``prepared_reads`` sends several such statements in one round trip (psycopg's pipeline mode): on a
+hot path, each round trip to the server costs far more than the statement itself (the gateway reads
+a token's versions and the person's citizen id together).
 """
 
 from django.db.backends.postgresql.base import ServerBindingCursor
@@ -66,3 +70,17 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.ensure_connection()
         with self.wrap_database_errors:
             return self._prepare_cursor(self._server_binding_cursor_class(self.connection))
+
+    def prepared_reads(self, *queries: tuple[str, list]) -> list[list[tuple]]:
+        """The rows of each ``(sql, params)`` read, all sent in one round trip; through prepared_cursor()
+        cursors, so execute wrappers and error wrapping apply to each statement as usual."""
+        cursors = [self.prepared_cursor() for _ in queries]
+        try:
+            with self.wrap_database_errors, self.connection.pipeline():
+                for cursor, (sql, params) in zip(cursors, queries, strict=True):
+                    cursor.execute(sql, params)
+            # The pipeline's end waited for every result: fetching sends nothing more.
+            return [cursor.fetchall() for cursor in cursors]
+        finally:
+            for cursor in cursors:
+                cursor.close()
