@@ -391,6 +391,7 @@ def test_the_gateway_is_served_with_what_api_calls_need(client, contract):
     assert answer_headers["x-content-type-options"] == ["nosniff"]
     assert answer_headers["x-frame-options"] == ["DENY"]
     assert answer_headers["content-security-policy"]
+    assert answer_headers["content-length"] == [str(len(body))]  # not chunked
     # what they go without: no session, no CSRF cookie, nothing that varies with cookies
     assert "set-cookie" not in answer_headers
     assert "cookie" not in ",".join(answer_headers.get("vary", [])).lower()
