@@ -16,6 +16,11 @@ HABILITATION_TRANSITIONED = register(
 HABILITATION_MESSAGE = register(
     "exchange.habilitation_message", _("Message sur une habilitation"), citizen_visible=False
 )
+LEGAL_BASIS_FILES_SWEPT = register(
+    "exchange.legal_basis_files_swept",
+    _("Suppression de fondements juridiques (PDF) qu'aucune habilitation ne cite"),
+    citizen_visible=False,
+)
 API_CREATED = register("exchange.api_created", _("Ajout d'une API au catalogue"), citizen_visible=False)
 API_CHANGED = register(
     "exchange.api_changed", _("Modification d'une API du catalogue"), citizen_visible=False

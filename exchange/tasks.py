@@ -11,6 +11,14 @@ def warn_expiring_credentials_task() -> int:
     return warn_expiring_credentials()
 
 
+@shared_task(name="exchange.tasks.sweep_orphan_legal_basis_files_task", ignore_result=True)
+def sweep_orphan_legal_basis_files_task() -> int:
+    """The legal basis PDFs left behind by rolled-back transactions, deleted (exchange/portal_services.py)."""
+    from exchange.portal_services import sweep_orphan_legal_basis_files
+
+    return len(sweep_orphan_legal_basis_files())
+
+
 # Batch transfers (exchange/batches.py), on the "batches" queue (CELERY_TASK_ROUTES). Acknowledged late and
 # requeued when the worker process dies: a chunk is idempotent, its items are claimed with leases.
 

@@ -458,6 +458,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=7, minute=0),
         "options": {"expires": 3600.0},
     },
+    # Legal basis PDFs that no habilitation names (left behind by rolled-back transactions), every night.
+    "exchange.sweep_orphan_legal_basis_files": {
+        "task": "exchange.tasks.sweep_orphan_legal_basis_files_task",
+        "schedule": crontab(hour=4, minute=15),
+        "options": {"expires": 3600.0},
+    },
     # Journal entries → open-data daily statistics, incrementally (opendata/aggregation.py).
     "opendata.aggregate_journal": {
         "task": "opendata.tasks.aggregate_journal_task",
