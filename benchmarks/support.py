@@ -81,7 +81,7 @@ def gunicorn(app: str, environment: dict, probe: str = "/", workers: int = 1, th
     threading = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []
     process = subprocess.Popen(  # noqa: S603
         [str(BIN / "gunicorn"), *options, app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         *threading, "--log-level", "warning"],
+         *threading, "--log-level", "warning", "--no-control-socket"],
         cwd=BASE_DIR, env=environment, stdout=stdout,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

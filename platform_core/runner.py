@@ -115,18 +115,21 @@ def main() -> int:
                    "--queues", "celery,batches"],
         "beat": [str(BIN / "celery"), "-A", "platform_core", "beat", "--loglevel", "INFO",
                  "--pidfile", str(run_dir / "celerybeat.pid")],
-        # One process: the sandbox provider keeps its codes and tokens in memory.
+        # One process: the sandbox provider keeps its codes and tokens in memory. No control socket for the
+        # sandbox servers: gunicorn's default one, in $HOME, is shared by every gunicorn of the machine
+        # (the web server's configuration turns it off likewise).
         "sandbox-idp": [str(BIN / "gunicorn"), "identity.sandbox_idp.wsgi:application",
                         "--bind", f"127.0.0.1:{idp_port}", "--workers", "1", "--threads", "8",
-                        "--graceful-timeout", "5"],
+                        "--graceful-timeout", "5", "--no-control-socket"],
         # Likewise: its sessions are in memory.
         "demo-fs": [str(BIN / "gunicorn"), "identity.sandbox_fs.wsgi:application",
                     "--bind", f"127.0.0.1:{fs_port}", "--workers", "1", "--threads", "8",
-                    "--graceful-timeout", "5"],
+                    "--graceful-timeout", "5", "--no-control-socket"],
         # Likewise (the flaky fault's counters); threads, as the gateway's benchmark calls it hard.
         "sandbox-providers": [str(BIN / "gunicorn"), "exchange.sandbox_providers.wsgi:application",
                               "--bind", f"127.0.0.1:{providers_port}", "--workers", "1",
-                              "--worker-class", "gthread", "--threads", "8", "--graceful-timeout", "5"],
+                              "--worker-class", "gthread", "--threads", "8", "--graceful-timeout", "5",
+                              "--no-control-socket"],
     }  # fmt: skip
     environments = {"demo-fs": demo_fs_environment}
     (run_dir / "celerybeat.pid").unlink(missing_ok=True)  # a stale pid file would stop beat
