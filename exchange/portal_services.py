@@ -58,7 +58,6 @@ def habilitation_attach_legal_basis(habilitation: Habilitation, *, user, documen
     return habilitation
 
 
-LEGAL_BASIS_DIR = "habilitations/legal-basis"  # the FileField's upload_to
 # A file younger than this may belong to a transaction still running: never swept.
 ORPHAN_GRACE = timedelta(days=1)
 logger = logging.getLogger(__name__)
@@ -70,12 +69,13 @@ def sweep_orphan_legal_basis_files(now=None) -> list[str]:
     form further on, a conflict). Journaled, then deleted once the entry commits; a file that cannot be
     deleted is logged and tried again at the next sweep. Returns the names deleted."""
     now = now or timezone.now()
-    storage = Habilitation._meta.get_field("legal_basis_document").storage
+    field = Habilitation._meta.get_field("legal_basis_document")
+    storage, directory = field.storage, field.upload_to.rstrip("/")
     try:
-        _directories, files = storage.listdir(LEGAL_BASIS_DIR)
+        _directories, files = storage.listdir(directory)
     except FileNotFoundError:
         return []
-    stored = {f"{LEGAL_BASIS_DIR}/{name}" for name in files}
+    stored = {f"{directory}/{name}" for name in files}
     if not stored:
         return []
     named = set(
