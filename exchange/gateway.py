@@ -1,12 +1,14 @@
 """The exchange gateway, ``/api/v1/gateway/{api}/{path}``: every call is checked against its contract,
 forwarded to the provider, masked to the granted fields and journaled.
 
-In order: the bearer token (client credentials) → its credential (usable, address allowed) → the API
-is the authorization's → the quota → ``recipient`` (the consumer's SIRET or one of the authorization's
+In order: the quota (counted in Redis while PostgreSQL reads the token's credential and the person: both
+round trips overlap) → the bearer token (client credentials) → its credential (usable, address allowed)
+→ the API is the authorization's → ``recipient`` (the consumer's SIRET or one of the authorization's
 recipients) and ``purpose`` (the authorization's or the habilitation's public id) → the upstream call
 (pooled connections, 10 s) → the answer reduced to the fields of the token's scopes. Refusals are
-problem+json and journaled as refused; the person concerned (designated by the pivot identity
-parameters) is journaled by pseudonym, the citizen's own when Maillage knows them.
+problem+json and journaled as refused (over the quota, the first refusal of each window); the person
+concerned (designated by the pivot identity parameters) is journaled by pseudonym, the citizen's own
+when Maillage knows them.
 """
 
 import atexit
@@ -289,8 +291,31 @@ def _client_of(request) -> str | None:
     return hashlib.sha256(header.encode()).hexdigest()[:32] if header else None
 
 
-def _too_many(request):
-    return problem_response(request, 429, "throttled")
+class GatewayThrottled(GatewayRefusal):
+    code = "throttled"
+    status = 429
+    title = _("Trop de requêtes")
+
+
+def _too_many(request, along):
+    """Over the quota: 429. The first refused call of each window of a counter is journaled as refused,
+    under its contract when the token is a credential's; the calls refused after it in the same window
+    are not, so that a client looping on 429 cannot turn the quota into a write load on the journal
+    (those it counted are still in Redis until the window ends)."""
+    counter = request.rate_limit
+    detail = str(_("Quota d'appels atteint : réessayez dans %(seconds)s s.")
+                 % {"seconds": counter.reset})  # fmt: skip
+    if counter.count != counter.limit + 1:
+        return problem_response(request, 429, "throttled", detail)
+    credential = None
+    if along.error is None:
+        credential = along.value[1][0]
+    extra = {"quota": counter.kind, "limit": counter.limit}
+    return refusal(request, GatewayThrottled(detail), actor=credential.application if credential else None,
+                   organisation=credential.habilitation.consumer if credential else None,
+                   contract=credential.authorization if credential else None,
+                   api=request.resolver_match.kwargs.get("api", "") if request.resolver_match else "",
+                   started=along.started, extra=extra)  # fmt: skip
 
 
 def granted_fields(product: ApiProduct, scopes: list[str]) -> set[str]:
@@ -403,19 +428,26 @@ def record_exchange(
     )  # fmt: skip
 
 
+def _reads(request):
+    """A call's reads, done while Redis counts its quota: the token's credential and, in the same round
+    trip to PostgreSQL, the person the call is about."""
+    from identity.selectors import citizen_query
+
+    digest = _pivot_digest(request.GET)
+    return digest, _credential_with(request, (citizen_query(digest),) if digest else ())
+
+
 @csrf_exempt
 @require_GET
-@rate_limited("gateway", client=_client_of, refusal=_too_many)
-def gateway(request, api: str, path: str = ""):
-    from identity.selectors import citizen_from_rows, citizen_query
+@rate_limited("gateway", client=_client_of, refusal=_too_many, along=_reads)
+def gateway(request, api: str, path: str = "", *, along):
+    from identity.selectors import citizen_from_rows
 
-    started = time.monotonic()
+    started = along.started
     credential = None
-    # The person the call is about, looked up with the token's check: one round trip for both.
-    digest = _pivot_digest(request.GET)
     try:
         try:
-            credential, scopes, rows = _credential_with(request, (citizen_query(digest),) if digest else ())
+            digest, (credential, scopes, rows) = along.get()
         except CitizenToken as presented:
             from exchange.citizen import citizen_call
 

@@ -34,6 +34,9 @@ from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.core.cache.backends.redis import RedisCache
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework.throttling import BaseThrottle
 
 DEFAULT_GROUP = "default"
@@ -126,6 +129,12 @@ def hit(group: str, kind: str, identifier: str, rate: str, now: float | None = N
 def hit_all(group: str, identities: dict, rates: dict, now: float | None = None) -> list[Counter]:
     """Count one request in each counter of ``identities`` (kind: identifier, None for none) that has a
     rate; with Redis in one round trip for all of them."""
+    return begin_all(group, identities, rates, now).counters()
+
+
+def begin_all(group: str, identities: dict, rates: dict, now: float | None = None) -> "Counting":
+    """``hit_all``, whose counts are read later: with Redis the command is sent now and its reply read by
+    ``counters()``, so that the caller can wait for another server meanwhile (both round trips overlap)."""
     now = time.time() if now is None else now
     windows = []
     for kind, identifier in identities.items():
@@ -137,11 +146,35 @@ def hit_all(group: str, identities: dict, rates: dict, now: float | None = None)
             )
             windows.append((kind, limit, period, window, key))
     # A key outlives its window by at most one period.
-    counts = _count_all([(key, period + 1) for _kind, _limit, period, _window, key in windows])
-    return [
-        Counter(kind=kind, limit=limit, count=count, reset=max(1, math.ceil((window + 1) * period - now)))
-        for (kind, limit, period, window, _key), count in zip(windows, counts, strict=True)
-    ]
+    return Counting(windows, now, [(key, period + 1) for _kind, _limit, period, _window, key in windows])
+
+
+class Counting:
+    """Counters being counted (``begin_all``). ``counters()`` reads them, once; ``abandon()`` forgets a
+    reply never read (the caller failed meanwhile), so that no connection goes back to the pool with an
+    unread reply on it."""
+
+    def __init__(self, windows: list, now: float, keys: list[tuple[str, int]]):
+        self.windows, self.now = windows, now
+        self._counts = None
+        self._sent = _send_count(keys) if keys else None
+        if self._sent is None:
+            self._counts = _count_all(keys)
+
+    def counters(self) -> list[Counter]:
+        if self._counts is None:
+            sent, self._sent = self._sent, None
+            self._counts = sent.reply()
+        return [
+            Counter(kind=kind, limit=limit, count=count,
+                    reset=max(1, math.ceil((window + 1) * period - self.now)))
+            for (kind, limit, period, window, _key), count in zip(self.windows, self._counts, strict=True)
+        ]  # fmt: skip
+
+    def abandon(self) -> None:
+        if self._sent is not None:
+            sent, self._sent = self._sent, None
+            sent.drop()
 
 
 def _count_all(keys: list[tuple[str, int]]) -> list[int]:
@@ -151,14 +184,62 @@ def _count_all(keys: list[tuple[str, int]]) -> list[int]:
         return []
     backend = caches[DEFAULT_CACHE_ALIAS]
     if isinstance(backend, RedisCache):
-        # The keys as Django's cache names them (prefix, version), and their integers as Django stores
-        # them, so that cache.get() reads a counter like any other value. One script for all: atomic as
-        # a MULTI block, and a third of its cost (one command to send and one reply to parse).
-        names = [backend.make_and_validate_key(key) for key, _timeout in keys]
-        client = backend._cache.get_client(names[0], write=True)
-        counts = _counting_script(client)(keys=names, args=[timeout for _key, timeout in keys], client=client)
-        return [int(count) for count in counts]
+        names, args, client = _script_call(backend, keys)
+        return [int(count) for count in _counting_script(client)(keys=names, args=args, client=client)]
     return [_count(key, timeout) for key, timeout in keys]
+
+
+def _script_call(backend, keys: list[tuple[str, int]]):
+    # The keys as Django's cache names them (prefix, version), and their integers as Django stores them,
+    # so that cache.get() reads a counter like any other value. One script for all: atomic as a MULTI
+    # block, and a third of its cost (one command to send and one reply to parse).
+    names = [backend.make_and_validate_key(key) for key, _timeout in keys]
+    return names, [timeout for _key, timeout in keys], backend._cache.get_client(names[0], write=True)
+
+
+class _SentCount:
+    """The counting script sent on a connection of the pool, its reply not read yet."""
+
+    def __init__(self, client, names: list[str], args: list[int]):
+        self.client, self.names, self.args = client, names, args
+        self.script = _counting_script(client)
+        self.pool = client.connection_pool
+        self.connection = self.pool.get_connection()
+        try:
+            self.connection.send_command("EVALSHA", self.script.sha, len(names), *names, *args)
+        except BaseException:
+            self.drop()
+            raise
+
+    def reply(self) -> list[int]:
+        try:
+            counts = self.connection.read_response()
+        except NoScriptError:  # Redis restarted or flushed its scripts: redis-py loads it again
+            self.pool.release(self.connection)
+            return [int(count) for count in self.script(keys=self.names, args=self.args, client=self.client)]
+        except BaseException:
+            self.drop()
+            raise
+        self.pool.release(self.connection)
+        return [int(count) for count in counts]
+
+    def drop(self) -> None:
+        # Its reply may still come: the connection is closed rather than reused with it unread.
+        self.connection.disconnect()
+        self.pool.release(self.connection)
+
+
+def _send_count(keys: list[tuple[str, int]]) -> "_SentCount | None":
+    """The counting script sent to Redis (None with another cache, which counts at once); a connection
+    that fails at sending is left to redis-py's retries, through the script's usual call."""
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if not isinstance(backend, RedisCache):
+        return None
+    names, args, client = _script_call(backend, keys)
+    try:
+        return _SentCount(client, names, args)
+    except (RedisConnectionError, RedisTimeoutError):
+        return None
 
 
 # For each key: created at 0 for ARGV[i] seconds when missing, then incremented; the new counts.
@@ -233,11 +314,34 @@ class RateLimitHeadersMiddleware:
         return response
 
 
-def rate_limited(group: str, *, client=None, refusal=None):
+class Along:
+    """What ``along(request)`` returned or raised, for the view to take with ``get()``."""
+
+    __slots__ = ("value", "error", "started")
+
+    def __init__(self, work, request):
+        self.value = self.error = None
+        self.started = time.monotonic()  # when the work began (time.monotonic())
+        try:
+            self.value = work(request)
+        except Exception as error:  # the view's to handle, as if it had called work() itself
+            self.error = error
+
+    def get(self):
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+def rate_limited(group: str, *, client=None, refusal=None, along=None):
     """The same quotas for views outside DRF: over the limit, a readable 429 page with Retry-After
     (or ``refusal(request)``'s answer, e.g. JSON for OAuth endpoints); the RateLimit-* headers either
     way (RateLimitHeadersMiddleware). ``client(request)`` names the client counter's identity (the
-    signed-in user by default)."""
+    signed-in user by default).
+
+    ``along(request)``: the view's first read, done while Redis counts (its round trip and the read's
+    overlap; a refused request has then cost that read too), given to the view as ``along=``, an Along,
+    and to ``refusal(request, along)``."""
 
     def decorator(view):
         @wraps(view)
@@ -250,11 +354,18 @@ def rate_limited(group: str, *, client=None, refusal=None):
                 else (str(user.public_id) if user is not None and user.is_authenticated else None),
                 "ip": client_ip(request),
             }
-            counters = hit_all(group, identities, rates)
+            counting = begin_all(group, identities, rates)
+            if along is not None:
+                try:
+                    kwargs["along"] = Along(along, request)
+                except BaseException:
+                    counting.abandon()
+                    raise
+            counters = counting.counters()
             if counters:
                 request.rate_limit = most_constraining(counters)
                 if request.rate_limit.exceeded and refusal is not None:
-                    response = refusal(request)
+                    response = refusal(request, kwargs["along"]) if along is not None else refusal(request)
                     response["Retry-After"] = str(request.rate_limit.reset)
                     return response
                 if request.rate_limit.exceeded:

@@ -143,6 +143,47 @@ def test_a_revoked_habilitation_stops_the_next_call(client, contract):
     assert call(client, contract, token=token).status_code == 401
 
 
+def throttled_entries() -> list:
+    calls = JournalEntry.objects.filter(event_type="exchange.gateway_call")
+    return [entry for entry in calls if entry.data.get("reason") == "throttled"]  # data: json, not jsonb
+
+
+def test_over_the_quota_is_a_429_journaled_as_refused_once_per_window(client, contract, settings):
+    # given a credential allowed 2 calls a day through the gateway
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "gateway": {"client": "2/day", "ip": "1000/day"}}
+    token = access_token(client, contract)
+
+    # when it calls four times
+    answers = [call(client, contract, token=token) for _ in range(4)]
+
+    # then the two calls over the quota are 429 problems, with Retry-After and the RateLimit headers
+    assert [answer.status_code for answer in answers] == [200, 200, 429, 429]
+    for answer in answers[2:]:
+        assert answer["Content-Type"] == "application/problem+json"
+        assert answer.json()["type"].endswith("/api/problems/throttled")
+        assert answer["RateLimit-Limit"] == "2" and answer["RateLimit-Remaining"] == "0"
+        assert int(answer["Retry-After"]) == int(answer["RateLimit-Reset"]) > 0
+    # and the first of them is journaled as refused, under the contract; the one after it is not
+    [entry] = throttled_entries()
+    assert entry.outcome == "failure"
+    assert entry.contract == str(contract["credential"].authorization.public_id)
+    assert entry.actor_id == contract["credential"].client_id
+    assert entry.data["status"] == 429 and entry.data["api"] == "caf-qf"
+    assert (entry.data["quota"], entry.data["limit"]) == ("client", 2)
+    # and neither reached the provider: only the two calls under the quota are journaled as exchanges
+    assert JournalEntry.objects.filter(event_type="exchange.gateway_call", outcome="success").count() == 2
+
+
+def test_over_the_quota_an_unknown_token_is_a_429_journaled_without_a_contract(client, contract, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "gateway": {"client": "1000/day", "ip": "1/day"}}
+
+    answers = [client.get(QF, HTTP_AUTHORIZATION="Bearer inconnu", REMOTE_ADDR="10.7.0.1") for _ in range(2)]
+
+    assert [answer.status_code for answer in answers] == [401, 429]
+    [entry] = throttled_entries()
+    assert (entry.contract, entry.actor_id, entry.data["quota"]) == ("", "", "ip")
+
+
 def test_another_api_is_refused(client, contract):
     token = access_token(client, contract)
     answer = client.get("/api/v1/gateway/autre-api/v1/x", HTTP_AUTHORIZATION=f"Bearer {token}")

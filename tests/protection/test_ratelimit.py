@@ -218,3 +218,96 @@ def test_a_counter_counts_from_one_and_expires_with_its_window(settings, backend
     if backend is None:
         ttl = cache._cache.get_client(write=True).ttl(cache.make_and_validate_key(key))
         assert 0 < ttl <= 61
+
+
+def _redis_counting(settings, key):
+    from protection.ratelimit import begin_all
+
+    settings.RATE_LIMIT_CACHE_PREFIX = f"test-ratelimit-{uuid.uuid4().hex}"
+    return lambda: begin_all("default", {"ip": key}, {"ip": "100/day"}, now=120.5)
+
+
+def test_counts_sent_before_another_wait_are_read_after_it_in_any_order(settings):
+    # given two counts sent to Redis, each on its own connection, whose replies are not read yet
+    begin = _redis_counting(settings, "10.9.1.1")
+    first, second = begin(), begin()
+
+    # when the second is read first
+    second_count, first_count = second.counters()[0].count, first.counters()[0].count
+
+    # then each reads its own reply: Redis counted them in the order they were sent
+    assert (first_count, second_count) == (1, 2)
+
+
+def test_an_abandoned_count_leaves_no_reply_behind_for_the_next_user_of_the_connection(settings):
+    # given a count sent, then abandoned before its reply was read (its caller failed meanwhile)
+    begin = _redis_counting(settings, "10.9.1.2")
+    begin().abandon()
+
+    # when the pool's connections serve the next counts
+    counts = [begin().counters()[0].count for _ in range(3)]
+
+    # then none of them reads the abandoned reply: Redis counted it (it was sent), nothing else
+    assert counts == [2, 3, 4]
+
+
+def test_a_script_that_redis_lost_is_loaded_again(settings):
+    # given Redis that has forgotten its scripts (restarted, or SCRIPT FLUSH)
+    from django.core.cache import cache
+
+    begin = _redis_counting(settings, "10.9.1.3")
+    assert begin().counters()[0].count == 1
+    cache._cache.get_client(write=True).script_flush()
+
+    # when a request is counted
+    counts = [begin().counters()[0].count for _ in range(2)]
+
+    # then the script is loaded again, and the counter goes on
+    assert counts == [2, 3]
+
+
+def _along_view(request, along):
+    from django.http import JsonResponse
+
+    return JsonResponse({"read": along.get(), "began": along.started > 0})
+
+
+def test_a_view_s_first_read_runs_while_redis_counts_and_reaches_the_view_or_its_refusal(rf, limits):
+    # given a view whose first read is done while its quota is counted, and a refusal that sees it
+    from django.http import JsonResponse
+
+    from protection.ratelimit import rate_limited
+
+    limits(reads={"ip": "2/day"})
+    read = []
+    view = rate_limited(
+        "reads",
+        along=lambda request: read.append(request.path) or f"row of {request.path}",
+        refusal=lambda request, along: JsonResponse({"refused_with": along.get()}, status=429),
+    )(_along_view)
+
+    # when it is called three times from one address
+    responses = [view(rf.get("/reads/1", REMOTE_ADDR="10.9.1.4")) for _ in range(3)]
+
+    # then the read ran for every call; the view got it under the quota, the refusal over it
+    assert read == ["/reads/1"] * 3
+    assert [json.loads(response.content) for response in responses] == [
+        {"read": "row of /reads/1", "began": True},
+        {"read": "row of /reads/1", "began": True},
+        {"refused_with": "row of /reads/1"},
+    ]
+    assert responses[2].status_code == 429 and int(responses[2]["Retry-After"]) > 0
+
+
+def test_a_read_that_fails_fails_in_the_view_as_if_the_view_had_made_it(rf, limits):
+    from protection.ratelimit import rate_limited
+
+    limits(reads={"ip": "5/day"})
+
+    def failing(request):
+        raise LookupError("no such row")
+
+    view = rate_limited("reads", along=failing)(_along_view)
+
+    with pytest.raises(LookupError, match="no such row"):
+        view(rf.get("/reads/2", REMOTE_ADDR="10.9.1.5"))
