@@ -7,6 +7,7 @@ gunicorn reads itself) and timeouts stay on the command line.
 """
 
 import logging
+import os
 
 from platform_core.env import env_choice, env_int
 from platform_core.logging import FORMATS, LEVELS, base_config, stream_handler
@@ -21,6 +22,12 @@ threads = env_int("WEB_THREADS", 16, minimum=1, maximum=256)
 
 # gunicorn 27 otherwise shares one control socket in $HOME between every gunicorn of the machine.
 control_socket_disable = True
+
+# Each worker's heartbeat touches a file of this directory after every request: in memory rather than on
+# a disk-backed /tmp, where gunicorn warns it can stall a worker (the Dockerfile passes the same).
+_SHARED_MEMORY = "/dev/shm"  # noqa: S108 - gunicorn makes its files there with mkstemp, private to it
+if os.path.isdir(_SHARED_MEMORY):
+    worker_tmp_dir = _SHARED_MEMORY
 
 # Python warnings would otherwise reach stderr as bare text lines, between the JSON ones.
 logging.captureWarnings(True)

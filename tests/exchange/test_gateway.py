@@ -19,6 +19,7 @@ from exchange.services import (
     credential_revoke,
     habilitation_create,
     habilitation_transition,
+    habilitation_update,
 )
 from protection.models import JournalEntry
 from tests.exchange.conftest import CONTACTS
@@ -182,6 +183,30 @@ def test_over_the_quota_an_unknown_token_is_a_429_journaled_without_a_contract(c
     assert [answer.status_code for answer in answers] == [401, 429]
     [entry] = throttled_entries()
     assert (entry.contract, entry.actor_id, entry.data["quota"]) == ("", "", "ip")
+
+
+def test_a_token_whose_scopes_an_amendment_took_away_is_refused_on_its_next_call(client, contract):
+    # given a token for the family quotient scope, then an amendment that grants the address scope only
+    world, habilitation = contract["world"], contract["habilitation"]
+    token = access_token(client, contract)
+    assert call(client, contract, token=token).status_code == 200
+    habilitation_transition(habilitation, "reopen", user=world["applicant"])
+    address = ApiScope.objects.get(code="caf_adresse")
+    habilitation_update(habilitation, user=world["applicant"], scopes=[address])
+    habilitation_transition(habilitation, "submit", user=world["applicant"])
+    habilitation_transition(habilitation, "validate", user=world["instructor"])
+
+    # when the token is used again
+    answer = call(client, contract, token=token)
+
+    # then it is a 403 problem, journaled as refused under the new authorization
+    assert answer.status_code == 403 and answer["Content-Type"] == "application/problem+json"
+    assert "scope" in answer.json()["detail"]
+    entry = JournalEntry.objects.filter(event_type="exchange.gateway_call").latest("id")
+    assert (entry.outcome, entry.data["status"], entry.data["reason"]) == ("failure", 403, "gateway-refused")
+    contract["credential"].refresh_from_db()
+    assert entry.contract == str(contract["credential"].authorization.public_id)
+    assert contract["credential"].authorization.scopes == ["caf_adresse"]
 
 
 def test_another_api_is_refused(client, contract):

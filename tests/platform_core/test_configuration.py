@@ -146,6 +146,7 @@ def test_gunicorn_threads_come_from_web_threads(monkeypatch):
 
     monkeypatch.delenv("WEB_THREADS", raising=False)
     assert importlib.reload(conf).threads == 16  # calls waiting for a provider hold a thread each
+    assert conf.worker_tmp_dir == conf._SHARED_MEMORY  # the workers' heartbeat files, in memory
     monkeypatch.setenv("WEB_THREADS", "32")
     assert importlib.reload(conf).threads == 32
     monkeypatch.setenv("WEB_THREADS", "0")
