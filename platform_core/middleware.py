@@ -6,12 +6,18 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from platform_core.api.errors import is_api_request, problem_response, request_too_large
 from platform_core.logging import request_id_var
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# What a dependency out of reach raises: the database's connection, Redis's (cache, quotas).
+UNAVAILABLE = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
+UNAVAILABLE_RETRY_AFTER = 5  # seconds
 _ACCEPTED = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 logger = logging.getLogger("platform_core.api")
@@ -56,6 +62,14 @@ class RequestIdMiddleware:
         if isinstance(exception, SuspiciousOperation):
             logging.getLogger(f"django.security.{exception.__class__.__name__}").error(str(exception))
             return problem_response(request, 400, "bad-request")
+        if isinstance(exception, UNAVAILABLE):
+            # PostgreSQL or Redis out of reach (restart, failover, overload): the client's request was fine
+            # and may be sent again, which a 503 with Retry-After says and a 500 does not.
+            logger.error("Service unavailable on %s %s", request.method, request.path, exc_info=exception,
+                         extra={"status_code": 503})  # fmt: skip
+            return problem_response(
+                request, 503, "service-unavailable", headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)}
+            )
         logger.error(
             "Unhandled exception on %s %s",
             request.method,

@@ -8,6 +8,7 @@ come from the small views below, mounted next to the real routes for the tests m
 import json
 
 import pytest
+from django.db import OperationalError
 from django.http import Http404, HttpResponse
 from django.urls import path
 from rest_framework import serializers
@@ -24,6 +25,7 @@ from platform_core import urls as platform_urls
 from platform_core.exceptions import DomainError
 from tests.factories import UserFactory
 from tests.problems import assert_problem
+from tests.servers import free_port
 
 # --- Views that raise on demand ---------------------------------------------------------------
 
@@ -58,6 +60,13 @@ class CrashingApi(APIView):
 
     def get(self, request):
         raise RuntimeError("secret internals: password=hunter2")
+
+
+class DatabaseLostApi(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request):
+        raise OperationalError("server closed the connection unexpectedly")
 
 
 class DomainErrorApi(APIView):
@@ -131,6 +140,7 @@ def plain_form_view(request):
 urlpatterns = [
     path("api/v1/test/nested", NestedInputApi.as_view()),
     path("api/v1/test/crash", CrashingApi.as_view()),
+    path("api/v1/test/database-lost", DatabaseLostApi.as_view()),
     path("api/v1/test/domain", DomainErrorApi.as_view()),
     path("api/v1/test/not-found", DjangoNotFoundApi.as_view()),
     path("api/v1/test/throttled", ThrottledApi.as_view()),
@@ -359,6 +369,33 @@ def test_unhandled_exception_is_a_500_problem_logged_with_the_request_id(client,
     tracebacks = [line["exception"] for line in errors if "exception" in line]
     assert len(tracebacks) == 1
     assert "RuntimeError: secret internals" in tracebacks[0]
+
+
+@with_test_views
+def test_a_database_out_of_reach_is_a_503_problem_with_retry_after_logged(client, log_lines):
+    response = client.get("/api/v1/test/database-lost", HTTP_X_REQUEST_ID="db-lost-1")
+
+    body = assert_problem(response, 503, "service-unavailable")
+    assert response["Retry-After"] == "5"
+    assert "closed" not in response.content.decode()  # no internals
+    errors = [line for line in log_lines() if line["level"] == "ERROR" and "exception" in line]
+    assert body["request_id"] == "db-lost-1" and [line["request_id"] for line in errors] == ["db-lost-1"]
+    assert "OperationalError" in errors[0]["exception"]
+
+
+def test_redis_out_of_reach_is_a_503_problem_for_the_api_and_the_gateway(client, settings):
+    # given the cache (quotas included) on a Redis address where nothing listens
+    settings.CACHES = {"default": {"BACKEND": "platform_core.cache.RedisCache",
+                                   "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}}  # fmt: skip
+
+    # when a client calls an API view (DRF's throttle) and the gateway (its own quota)
+    answers = [client.get("/api/v1/organisations/"),
+               client.get("/api/v1/gateway/caf/v1/x", HTTP_AUTHORIZATION="Bearer t")]  # fmt: skip
+
+    # then both are 503 problems the client may send again, not 500s
+    for answer in answers:
+        assert_problem(answer, 503, "service-unavailable")
+        assert answer["Retry-After"] == "5"
 
 
 def test_problem_response_is_public_for_the_html_error_handlers(rf):
