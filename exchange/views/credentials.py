@@ -39,6 +39,8 @@ REASONS = {  # the gateway's refusal codes (exchange/gateway.py), as a consumer 
     "gateway-unauthenticated": gettext_lazy("Jeton absent, inconnu ou identifiant non valide"),
     "gateway-refused": gettext_lazy("Appel refusé (API, scope ou adresse IP)"),
     "gateway-context": gettext_lazy("Contexte invalide (recipient, purpose)"),
+    "gateway-path": gettext_lazy("Chemin invalide (segment « . » ou « .. »)"),
+    "throttled": gettext_lazy("Quota dépassé (le premier refus de chaque fenêtre)"),
     "upstream-failure": gettext_lazy("Le fournisseur a mal répondu"),
     "upstream-timeout": gettext_lazy("Le fournisseur n'a pas répondu à temps"),
 }

@@ -173,6 +173,10 @@ def test_over_the_quota_is_a_429_journaled_as_refused_once_per_window(client, co
     assert (entry.data["quota"], entry.data["limit"]) == ("client", 2)
     # and neither reached the provider: only the two calls under the quota are journaled as exchanges
     assert JournalEntry.objects.filter(event_type="exchange.gateway_call", outcome="success").count() == 2
+    # and the consumer's dashboard shows the refusal by its reason
+    client.force_login(contract["world"]["applicant"])
+    dashboard = client.get(f"/identifiants/{contract['credential'].public_id}/").content.decode()
+    assert "Quota dépassé (le premier refus de chaque fenêtre)" in dashboard
 
 
 def test_over_the_quota_an_unknown_token_is_a_429_journaled_without_a_contract(client, contract, settings):
