@@ -433,7 +433,10 @@ def test_the_gateway_has_its_own_handler_without_the_middleware_of_browsers(sett
     }
     # built from its own list, the setting left whole for the other handler
     assert browsers <= set(settings.MIDDLEWARE) and not browsers & set(lean.middleware)
-    assert lean.middleware == [name for name in settings.MIDDLEWARE if name in lean.middleware]
+    # in the whole stack's order, the site's CSP replaced by the API's (no nonce, nothing allowed)
+    site = [name.replace("csp.CSPMiddleware", "csp.ApiCSPMiddleware") for name in settings.MIDDLEWARE]
+    assert lean.middleware == [name for name in site if name in lean.middleware]
+    assert "protection.csp.ApiCSPMiddleware" in lean.middleware
 
     # and the chains really differ: CSRF's view hook is in the whole stack only (Django's handler keeps
     # the process_view methods of its middleware instances)
@@ -460,7 +463,7 @@ def test_the_gateway_is_served_with_what_api_calls_need(client, contract):
     assert answer_headers["ratelimit-limit"]
     assert answer_headers["x-content-type-options"] == ["nosniff"]
     assert answer_headers["x-frame-options"] == ["DENY"]
-    assert answer_headers["content-security-policy"]
+    assert answer_headers["content-security-policy"] == ["default-src 'none'; frame-ancestors 'none'"]
     assert answer_headers["content-length"] == [str(len(body))]  # not chunked
     # what they go without: no session, no CSRF cookie, nothing that varies with cookies
     assert "set-cookie" not in answer_headers
