@@ -216,12 +216,20 @@ class _SentCount:
             counts = self.connection.read_response()
         except NoScriptError:  # Redis restarted or flushed its scripts: redis-py loads it again
             self.pool.release(self.connection)
-            return [int(count) for count in self.script(keys=self.names, args=self.args, client=self.client)]
+            return self._again()
+        except (RedisConnectionError, RedisTimeoutError):
+            # The connection broke before the reply (Redis restarting, a failover): counted again through
+            # redis-py's usual call and its retries, once more if Redis had run it (a quota errs high).
+            self.drop()
+            return self._again()
         except BaseException:
             self.drop()
             raise
         self.pool.release(self.connection)
         return [int(count) for count in counts]
+
+    def _again(self) -> list[int]:
+        return [int(count) for count in self.script(keys=self.names, args=self.args, client=self.client)]
 
     def drop(self) -> None:
         # Its reply may still come: the connection is closed rather than reused with it unread.

@@ -6,11 +6,13 @@ with their window). Limits are per day so that no window boundary falls inside a
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import uuid
 
 import pytest
+import redis
 from django.conf import settings as django_settings
 from django.urls import include, path
 from rest_framework.permissions import AllowAny
@@ -311,3 +313,37 @@ def test_a_read_that_fails_fails_in_the_view_as_if_the_view_had_made_it(rf, limi
 
     with pytest.raises(LookupError, match="no such row"):
         view(rf.get("/reads/2", REMOTE_ADDR="10.9.1.5"))
+
+
+def test_connections_redis_dropped_are_opened_again_for_the_next_counts(settings):
+    # given the pool's connections, closed by Redis (a restart, a failover: CLIENT KILL here)
+    from django.core.cache import cache
+
+    begin = _redis_counting(settings, "10.9.1.6")
+    first, second = begin(), begin()  # two connections in the pool
+    assert [first.counters()[0].count, second.counters()[0].count] == [1, 2]
+    client = cache._cache.get_client(write=True)
+    pooled = list(client.connection_pool._available_connections)
+    admin = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    for connection in pooled:
+        admin.client_kill("{}:{}".format(*connection._sock.getsockname()))
+
+    # when requests are counted
+    counts = [begin().counters()[0].count for _ in range(2)]
+
+    # then they are, on new connections
+    assert counts == [3, 4]
+
+
+def test_a_connection_that_breaks_before_the_reply_counts_again_through_redis_py(settings):
+    # given a count sent, whose connection can no longer be read (it broke before the reply came)
+    begin = _redis_counting(settings, "10.9.1.7")
+    counting = begin()
+    counting._sent.connection._sock.shutdown(socket.SHUT_RD)
+
+    # when its counters are read
+    count = counting.counters()[0].count
+
+    # then the request is counted again by redis-py's usual call: twice, since Redis ran the first
+    assert count == 2
+    assert begin().counters()[0].count == 3  # and the broken connection is not reused
