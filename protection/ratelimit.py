@@ -219,7 +219,7 @@ class _SentCount:
             return self._again()
         except (RedisConnectionError, RedisTimeoutError):
             # The connection broke before the reply (Redis restarting, a failover): counted again through
-            # redis-py's usual call and its retries, once more if Redis had run it (a quota errs high).
+            # redis-py's usual call and its retries (twice, if Redis had run it: a quota errs high).
             self.drop()
             return self._again()
         except BaseException:

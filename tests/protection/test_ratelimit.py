@@ -344,6 +344,8 @@ def test_a_connection_that_breaks_before_the_reply_counts_again_through_redis_py
     # when its counters are read
     count = counting.counters()[0].count
 
-    # then the request is counted again by redis-py's usual call: twice, since Redis ran the first
-    assert count == 2
-    assert begin().counters()[0].count == 3  # and the broken connection is not reused
+    # then the request is counted again by redis-py's usual call, on another connection: once, or twice
+    # when Redis also ran the first command (it may not have: closing the broken connection can reset it)
+    assert count in (1, 2)
+    following = begin().counters()[0].count
+    assert following in (count + 1, 3)  # a fresh reply, never the broken connection's (1)
