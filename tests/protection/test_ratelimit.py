@@ -237,8 +237,9 @@ def test_counts_sent_before_another_wait_are_read_after_it_in_any_order(settings
     # when the second is read first
     second_count, first_count = second.counters()[0].count, first.counters()[0].count
 
-    # then each reads its own reply: Redis counted them in the order they were sent
-    assert (first_count, second_count) == (1, 2)
+    # then each reads its own reply, one count each (Redis serves two connections in the order it reads
+    # them: almost always the order they were sent, which a loaded machine does not promise)
+    assert sorted([first_count, second_count]) == [1, 2]
 
 
 def test_an_abandoned_count_leaves_no_reply_behind_for_the_next_user_of_the_connection(settings):
