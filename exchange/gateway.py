@@ -248,7 +248,7 @@ def _masked(body, fields: set[str]):
     return body
 
 
-def _refused(request, error: DomainError, credential=None, api_slug="", started=None):
+def _refused(request, error: DomainError, credential=None, api_slug="", started=None, extra=None):
     return refusal(
         request,
         error,
@@ -257,6 +257,7 @@ def _refused(request, error: DomainError, credential=None, api_slug="", started=
         contract=credential.authorization if credential else None,
         api=api_slug,
         started=started,
+        extra=extra,
     )
 
 
@@ -307,15 +308,11 @@ def _too_many(request, along):
                  % {"seconds": counter.reset})  # fmt: skip
     if counter.count != counter.limit + 1:
         return problem_response(request, 429, "throttled", detail)
-    credential = None
-    if along.error is None:
-        credential = along.value[1][0]
-    extra = {"quota": counter.kind, "limit": counter.limit}
-    return refusal(request, GatewayThrottled(detail), actor=credential.application if credential else None,
-                   organisation=credential.habilitation.consumer if credential else None,
-                   contract=credential.authorization if credential else None,
-                   api=request.resolver_match.kwargs.get("api", "") if request.resolver_match else "",
-                   started=along.started, extra=extra)  # fmt: skip
+    # _reads gave (digest, (credential, scopes, rows)), or raised: no credential to name
+    credential = None if along.error is not None else along.value[1][0]
+    api = request.resolver_match.kwargs.get("api", "") if request.resolver_match else ""
+    return _refused(request, GatewayThrottled(detail), credential, api, along.started,
+                    extra={"quota": counter.kind, "limit": counter.limit})  # fmt: skip
 
 
 def granted_fields(product: ApiProduct, scopes: list[str]) -> set[str]:
