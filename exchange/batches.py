@@ -18,8 +18,13 @@ Retries: an upstream fault (unreachable, timeout, 5xx, not JSON) puts the item b
 retries itself (Celery's retry, countdown) at the earliest of them. After BATCH_MAX_ATTEMPTS the item is
 failed with the fault's code. An upstream 4xx (unknown person…) is a result, not a fault.
 
-When every item is done or failed, the batch is completed and, if it has a webhook address, a signed
-notification is sent (``webhook_deliver``), retried with backoff.
+Revocation, expiry or the end of the authorization take effect on the next round of calls: the items
+not yet sent are refused (failed, ``gateway-unauthenticated``, journaled as refused calls) and never
+reach the provider.
+
+When every item is done or failed, the batch is ``completed``, or ``failed`` when its credential stopped
+it; if it has a webhook address, a signed notification is sent (``webhook_deliver``, ``batch.completed``
+or ``batch.failed``), retried with backoff.
 """
 
 import csv
@@ -627,16 +632,22 @@ def batch_finish_if_complete(batch_pk: int) -> bool:
         if batch.status in (BatchStatus.COMPLETED, BatchStatus.FAILED) or batch.processed_count < batch.total:
             return False
         now = timezone.now()
-        batch.status, batch.finished_at = BatchStatus.COMPLETED, now
-        batch.started_at = batch.started_at or now
+        # Items refused because the credential was no longer usable: the batch did not run to its end.
+        stopped = batch.items.filter(
+            status=BatchItemStatus.FAILED, error_code=GatewayUnauthenticated.code
+        ).exists()
+        batch.status = BatchStatus.FAILED if stopped else BatchStatus.COMPLETED
+        batch.finished_at, batch.started_at = now, batch.started_at or now
         batch.save(update_fields=["status", "finished_at", "started_at"])
         journal.record(
             events.BATCH_FINISHED.code,
             actor=None,
             organisation=batch.consumer,
             contract=batch.authorization,
-            data={"batch": str(batch.public_id), "items": batch.total, "failed": batch.failed_count},
-        )
+            outcome="failure" if stopped else "success",
+            data={"batch": str(batch.public_id), "status": batch.status, "items": batch.total,
+                  "failed": batch.failed_count},
+        )  # fmt: skip
         if batch.webhook_url:
             from exchange.tasks import batch_webhook_task
 
@@ -802,7 +813,7 @@ def webhook_secret_retire(*, credential: Credential, public_id) -> WebhookSecret
 def webhook_payload(batch: Batch) -> bytes:
     status_path = reverse("api-batch-detail", args=[batch.public_id])
     body = {
-        "type": "batch.completed",
+        "type": f"batch.{batch.status}",  # batch.completed, or batch.failed (stopped by its credential)
         "id": str(batch.public_id),
         "status": batch.status,
         "total": batch.total,

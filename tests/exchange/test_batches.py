@@ -31,7 +31,12 @@ from exchange.models import (
     Credential,
     WebhookStatus,
 )
-from exchange.services import credential_new_secret, habilitation_create, habilitation_transition
+from exchange.services import (
+    credential_new_secret,
+    credential_revoke,
+    habilitation_create,
+    habilitation_transition,
+)
 from exchange.webhooks import SIGNATURE_HEADER, sign, verify_signature
 from protection.models import JournalEntry
 from tests.celery_worker import start_worker
@@ -319,6 +324,7 @@ def test_a_jsonl_batch_runs_to_completion_journaled_per_item_with_a_signed_webho
     assert headers[SIGNATURE_HEADER].count("v1=") == 2
     notification = json.loads(body)
     assert notification["id"] == batch_id and notification["status"] == "completed"
+    assert notification["type"] == "batch.completed"
     assert notification["done"] == 300 and notification["results_url"].endswith("/results.jsonl")
     # Marked delivered once the receiver's answer is back in the worker, just after the receiver saw it.
     while Batch.objects.get(public_id=batch_id).webhook_status != WebhookStatus.DELIVERED:
@@ -504,6 +510,60 @@ def test_a_worker_killed_mid_batch_leaves_every_item_done_exactly_once(
     assert set(attempts) <= {1, 2} and attempts[1] >= 1800  # only the claims the kill interrupted: twice
     per_line = batch_entries(batch_id).values("line").annotate(count=Count("id"))
     assert len(per_line) == 2000 and {row["count"] for row in per_line} == {1}
+
+
+def test_revoking_the_credential_mid_batch_stops_it_failed_without_another_call_to_the_provider(
+    client, contract, token, workers, providers, receiver
+):
+    secret = create_secret(client, token)
+    batch_id = submit(client, contract, token, jsonl(items(900)), webhook_url=receiver.url).json()["id"]
+    batch = Batch.objects.get(public_id=batch_id)
+    deadline = time.monotonic() + 60
+    while Batch.objects.get(pk=batch.pk).processed_count < 100:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+    providers.pause()  # the calls in flight hang: the revocation lands between two rounds of calls
+    try:
+        while items_in(batch, BatchItemStatus.PROCESSING) == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        credential_revoke(contract["credential"], user=contract["world"]["applicant"])
+        # What may still reach the provider: the items already answered or claimed (sent, or about to be).
+        reached = BatchItem.objects.filter(batch=batch).exclude(status=BatchItemStatus.PENDING).count()
+    finally:
+        providers.resume()
+    while Batch.objects.get(pk=batch.pk).status != BatchStatus.FAILED:
+        assert time.monotonic() < deadline + 30, Batch.objects.get(pk=batch.pk).status
+        time.sleep(0.1)
+
+    batch.refresh_from_db()
+    items_ = BatchItem.objects.filter(batch=batch)
+    answered = items_.filter(status=BatchItemStatus.DONE)
+    refused = items_.filter(status=BatchItemStatus.FAILED)
+    assert batch.processed_count == 900 and batch.failed_count == refused.count() >= 900 - reached
+    assert answered.count() + refused.count() == 900 and answered.count() <= reached
+    assert set(refused.values_list("error_code", "result_status")) == {("gateway-unauthenticated", 401)}
+    assert not refused.filter(result__isnull=False).exists()  # nothing came back from the provider for them
+    # Every item journaled once for its person: the refused ones as refused calls.
+    entries = batch_entries(batch_id)
+    assert entries.count() == 900 and entries.values("line").distinct().count() == 900
+    refused_lines = {str(line) for line in refused.values_list("line", flat=True)}
+    assert {
+        (entry.outcome, entry.data.get("reason")) for entry in entries if entry.line in refused_lines
+    } == {("failure", "gateway-unauthenticated")}
+    [finished] = JournalEntry.objects.filter(event_type="exchange.batch_finished", contract=str(
+        contract["credential"].authorization.public_id))  # fmt: skip
+    assert finished.outcome == "failure" and finished.data["status"] == "failed"
+    # The consumer is told, with the secret it still holds (the notification carries no personal data).
+    while not receiver.deliveries:
+        assert time.monotonic() < deadline + 40
+        time.sleep(0.1)
+    [(headers, body, _status)] = receiver.deliveries
+    notification = json.loads(body)
+    assert verify_signature(headers[SIGNATURE_HEADER], body, [secret])
+    assert (notification["type"], notification["status"]) == ("batch.failed", "failed")
+    assert notification["failed"] == refused.count() and notification["done"] == answered.count()
 
 
 def test_the_webhook_is_retried_when_the_receiver_fails(client, contract, token, workers):
