@@ -163,15 +163,18 @@ def claims_of(user: User, scopes: list[str], *, subject: str, amr: list[str]) ->
     return {claim: value for claim, value in values.items() if claim in allowed and value is not None}
 
 
-def id_token_for(id_token: dict, authorization: Authorization, user: User, *, nonce, expires) -> str:
+def id_token_for(
+    id_token: dict, authorization: Authorization, user: User, *, nonce, issued_at: datetime, expires: datetime
+) -> str:
     """The signed ID token of a redeemed code: Maillage's claims over oauthlib's (aud, iat, nonce,
-    at_hash), which ``id_token`` holds; it gets the jti too."""
+    at_hash), which ``id_token`` holds; it gets the jti too. ``iat`` is ``issued_at``, the instant
+    ``expires`` was counted from, so that ``exp - iat`` is the configured lifetime to the second."""
     service = authorization.service_provider
     id_token.update(
         iss=issuer(),
         aud=service.client_id,
         sub=subject_for(user, service),
-        iat=int(time.time()),
+        iat=int(issued_at.timestamp()),
         exp=int(expires.timestamp()),
         auth_time=int(authorization.auth_time.timestamp()),
         acr=authorization.acr,
@@ -425,9 +428,15 @@ class MaillageValidator(OAuth2Validator):
         return issuer()
 
     def finalize_id_token(self, id_token, token, token_handler, request):
-        expires = timezone.now() + timedelta(seconds=settings.OAUTH2_PROVIDER["ID_TOKEN_EXPIRE_SECONDS"])
+        now = timezone.now()
+        expires = now + timedelta(seconds=settings.OAUTH2_PROVIDER["ID_TOKEN_EXPIRE_SECONDS"])
         serialized = id_token_for(
-            id_token, request.maillage_authorization, request.user, nonce=request.nonce, expires=expires
+            id_token,
+            request.maillage_authorization,
+            request.user,
+            nonce=request.nonce,
+            issued_at=now,
+            expires=expires,
         )
         saved = self._save_id_token(id_token["jti"], request, expires)
         request.access_token = saved

@@ -26,7 +26,6 @@ Rules held for what this path grants (as identity/op.py's validator does for oau
 import base64
 import hashlib
 import json
-import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -202,11 +201,13 @@ def _redeem(client: tuple[str, str], code: str, redirect_uri: str, verifier: str
     expires_in = lifetimes["ACCESS_TOKEN_EXPIRE_SECONDS"]
     id_expires = now + timedelta(seconds=lifetimes["ID_TOKEN_EXPIRE_SECONDS"])
     # What oauthlib's grant puts in the ID token before identity.op completes it.
-    claims = {"aud": client_id, "iat": int(time.time())}
+    claims = {"aud": client_id, "iat": int(now.timestamp())}
     if grant.nonce:
         claims["nonce"] = grant.nonce
     claims["at_hash"] = _at_hash(access_token)
-    id_token = op.id_token_for(claims, authorization, user, nonce=grant.nonce or None, expires=id_expires)
+    id_token = op.id_token_for(
+        claims, authorization, user, nonce=grant.nonce or None, issued_at=now, expires=id_expires
+    )
     scope = " ".join(scopes)
     connection = connections[DEFAULT_DB_ALIAS]
     with connection.prepared_cursor() as cursor:

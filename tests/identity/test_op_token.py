@@ -223,3 +223,15 @@ def test_two_concurrent_redemptions_give_one_token_and_the_replay_revokes_it(ser
     assert not AccessToken.objects.exists()  # the code was replayed: its token is revoked
     assert JournalEntry.objects.filter(event_type="identity.code_replayed").count() == 1
     assert JournalEntry.objects.filter(event_type="identity.token_issued").count() == 1
+
+
+def test_an_id_tokens_exp_minus_iat_is_its_lifetime_to_the_second(service, citizen, fi):
+    """Both claims come from the instant the expiry was counted from: a second ending between two
+    readings of the clock used to make a 60 s token say 59 (seen once in CI)."""
+    mint(service, citizen, fi)
+    issued_at = timezone.now().replace(microsecond=999_999) - timedelta(seconds=5)
+    token = op.id_token_for({"aud": service.client_id}, Authorization.objects.get(), citizen, nonce=None,
+                            issued_at=issued_at, expires=issued_at + timedelta(seconds=60))  # fmt: skip
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["iat"] == int(issued_at.timestamp()) and claims["exp"] - claims["iat"] == 60
