@@ -6,6 +6,7 @@ country code (99100 for France), ``birthdate`` YYYY-MM-DD (presumed dates as YYY
 ``deceased`` is not a claim: the sandbox civil registry reads it to refuse the sign-in.
 """
 
+import hashlib
 from dataclasses import dataclass, field
 
 CITIZENS = "usagers"
@@ -74,6 +75,28 @@ ACCOUNTS = (
         "given_name": "Hugo", "usual_name": "MOREL", "email": "hugo.morel@mairie-lyon.fr",
         "uid": "agent-0002", "siret": "21690123100011",
     }),
+    # Maillage's own sandbox accounts (platform_core/sandbox), agents who sign in here as they would
+    # with ProConnect: manage.py load_sandbox_providers links each login to the Maillage user of that
+    # name, so the habilitation journey can be played after `make run`.
+    Account("demo.agent", AGENTS, "Léa Girard, agente de la Ville de Lyon (demande des habilitations)",
+            "eidas1", {
+        "given_name": "Léa", "usual_name": "GIRARD", "email": "demo.agent@example.gouv.fr",
+        "uid": "agent-0003", "siret": "21690123100011",
+    }),
+    Account("demo.instructeur", AGENTS, "Julien Moreau, instructeur (CNAF, DGFiP, CNOUS)",
+            "eidas1", {
+        "given_name": "Julien", "usual_name": "MOREAU", "email": "demo.instructeur@example.gouv.fr",
+        "uid": "agent-0004", "siret": "18003502400017",
+    }),
+    Account("demo.rapporteur", AGENTS, "Sophie Lambert, rapporteure au Département de la Gironde",
+            "eidas1", {
+        "given_name": "Sophie", "usual_name": "LAMBERT", "email": "demo.rapporteur@example.gouv.fr",
+        "uid": "agent-0005", "siret": "22330001300016",
+    }),
+    Account("demo.entreprise", COMPANIES, "Paul Mercier, représentant de La Poste", "eidas1", {
+        "given_name": "Paul", "family_name": "MERCIER", "email": "demo.entreprise@example.com",
+        "uid": "company-0003", "siren": "356000000",
+    }),
     Account("claire.dirigeante", COMPANIES, "Représentante d'une entreprise (avec SIREN)", "eidas1", {
         "given_name": "Claire", "family_name": "FONTAINE", "email": "claire.fontaine@example.fr",
         "uid": "company-0001", "siren": "356000000",
@@ -83,6 +106,11 @@ ACCOUNTS = (
         "uid": "company-0002", "siren": "356000001",
     }),
 )  # fmt: skip
+
+
+def subject_of(realm: str, login: str) -> str:
+    """The ``sub`` this provider gives an account: stable per account and realm, opaque, as a real FI's."""
+    return hashlib.sha256(f"{realm}:{login}".encode()).hexdigest()[:32]
 
 
 def accounts_of(realm: str) -> list[Account]:

@@ -42,7 +42,7 @@ from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit
 
 from jwcrypto import jwk, jwt
 
-from identity.sandbox_idp.accounts import CITIZENS, REALMS, Account, accounts_of, find
+from identity.sandbox_idp.accounts import CITIZENS, REALMS, Account, accounts_of, find, subject_of
 
 CODE_LIFETIME = 30
 TOKEN_LIFETIME = 60
@@ -324,8 +324,7 @@ color:#fff;cursor:pointer}}button:focus{{outline:2px solid #0a76f6;outline-offse
                                 "scope": "openid"})  # fmt: skip
 
     def subject(self, realm: str, account: Account) -> str:
-        # Stable per account and realm, opaque: what a real FI gives.
-        return hashlib.sha256(f"{realm}:{account.login}".encode()).hexdigest()[:32]
+        return subject_of(realm, account.login)
 
     def userinfo(self, realm, environ):
         header = environ.get("HTTP_AUTHORIZATION", "")

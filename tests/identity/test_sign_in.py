@@ -1,6 +1,7 @@
 """A citizen signs in through an identity provider: Maillage's pages with Django's client, the sandbox
 provider over HTTP in its own process."""
 
+import io
 import re
 from urllib.parse import urlsplit
 
@@ -9,7 +10,7 @@ import pytest
 
 from identity import federation
 from identity.backends import FederationBackend
-from identity.models import CitizenIdentity, FederatedIdentity, IdentityProvider
+from identity.models import CitizenIdentity, FederatedIdentity, IdentityProvider, User
 from identity.pivot import normalise
 from protection.events import register
 from protection.models import JournalEntry
@@ -177,6 +178,40 @@ def test_make_run_registers_the_sandbox_realms_once(tmp_path, idp):
     assert JournalEntry.objects.filter(event_type="identity.provider_created").count() == 3
     assert not JournalEntry.objects.filter(event_type="identity.provider_changed").exists()
     assert federation.metadata(citizens).issuer == citizens.issuer  # reachable as registered
+
+
+@pytest.mark.parametrize(
+    ("login", "realm", "organisation", "role"),
+    [
+        ("demo.instructeur", "demo-agents", "18003502400017", "instructor"),
+        ("demo.agent", "demo-agents", "21690123100011", "agent"),
+        ("demo.entreprise", "demo-entreprises", "35600000000048", "representative"),
+    ],
+)
+def test_make_runs_sandbox_users_sign_in_through_the_sandbox_provider_with_their_roles(
+    client, tmp_path, idp, login, realm, organisation, role
+):
+    from django.core.management import call_command
+
+    from platform_core.models import Membership
+
+    (tmp_path / "secret").write_text(SECRET + "\n")
+    call_command("load_sandbox", force=True, stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("load_sandbox_providers", url=idp, secret_file=str(tmp_path / "secret"), stdout=out)
+    call_command("load_sandbox_providers", url=idp, secret_file=str(tmp_path / "secret"), stdout=out)
+    user = User.objects.get(username=login)
+    links = JournalEntry.objects.filter(event_type="identity.user_changed", subject__isnull=False)
+    assert sum(entry.data.get("sandbox_account") == login for entry in links) == 1  # linked once
+
+    provider = IdentityProvider.objects.get(slug=realm)
+    client.get(local(pick_account(go_to_fi(client, provider, "/habilitations/"), login)))
+
+    assert client.session["_auth_user_id"] == str(user.pk)  # Maillage's sandbox user, not a new account
+    assert Membership.objects.filter(user=user, organisation__siret=organisation, role=role).exists()
+    assert client.get("/habilitations/").status_code == 200
+    user.refresh_from_db()
+    assert user.has_usable_password() and FederatedIdentity.objects.filter(user=user).count() == 1
 
 
 def test_the_choice_page_lets_its_forms_lead_to_the_providers(client, provider, idp):

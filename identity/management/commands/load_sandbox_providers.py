@@ -15,11 +15,14 @@ from django.db import transaction
 from identity import events
 from identity.enums import EidasLevel, ProviderAudience
 from identity.hashers import ClientSecretHasher
-from identity.models import IdentityProvider, ServiceProvider
+from identity.models import FederatedIdentity, IdentityProvider, ServiceProvider, User
+from identity.sandbox_idp.accounts import accounts_of as sandbox_accounts_of
+from identity.sandbox_idp.accounts import subject_of
 from identity.services import service_provider_create, service_provider_update
 from platform_core import embedded_db
 from platform_core.models import Organisation
 from protection import journal
+from protection.pseudonyms import pseudonym_for
 
 DEMO_FS_CLIENT_ID = "mairie-demo"
 DEMO_FS_SIRET = "21690123100011"  # the sandbox's commune (platform_core/sandbox)
@@ -79,10 +82,38 @@ class Command(BaseCommand):
                     event.code, actor=None, data={"slug": slug, "issuer": issuer, "enabled": enabled}
                 )
                 self.stdout.write(f"  + {slug} ({issuer})")
+        self.link_sandbox_accounts()
         fs_url = os.environ.get("SANDBOX_FS_PUBLIC_URL", "")
         fs_secret_file = os.environ.get("SANDBOX_FS_CLIENT_SECRET_FILE", "")
         if fs_url and fs_secret_file:
             self.register_demo_service(fs_url.rstrip("/"), Path(fs_secret_file))
+
+    @transaction.atomic
+    def link_sandbox_accounts(self) -> None:
+        """The sandbox FI's accounts named after Maillage's sandbox users (demo.agent, demo.instructeur…)
+        lead to those users: agents and company representatives sign in through an identity provider
+        (ProConnect-like), never with a password, and these accounts carry the roles the demo needs."""
+        for slug, _name, realm, _audience, _level, _enabled in REALMS:
+            provider = IdentityProvider.objects.get(slug=slug)
+            for account in sandbox_accounts_of(realm):
+                user = User.objects.filter(username=account.login).first()
+                if user is None:  # load_sandbox has not run: nothing to link
+                    continue
+                subject = subject_of(realm, account.login)
+                link = FederatedIdentity.objects.filter(provider=provider, subject=subject).first()
+                if link is not None and link.user_id == user.pk:
+                    self.stdout.write(f"  = {account.login} ({slug})")
+                    continue
+                FederatedIdentity.objects.update_or_create(
+                    provider=provider, subject=subject, defaults={"user": user}
+                )
+                journal.record(
+                    events.USER_CHANGED.code,
+                    actor=None,
+                    subject=pseudonym_for(str(user.public_id)),
+                    data={"federated_identity": slug, "sandbox_account": account.login},
+                )
+                self.stdout.write(f"  + {account.login} ({slug})")
 
     @transaction.atomic
     def register_demo_service(self, url: str, secret_file: Path) -> None:

@@ -192,10 +192,28 @@ class Command(BaseCommand):
         label = str(MembershipRole(role).label)
         return f"{label} (superutilisateur)" if definition.superuser else label
 
+    @staticmethod
+    def sign_in_of(definition: sandbox.SandboxUser) -> str:
+        """Where the account signs in: staff in the admin (password and TOTP); agents and company
+        representatives through the sandbox identity provider, as with ProConnect
+        (identity/sandbox_idp/accounts.py has an account of the same name)."""
+        from identity.enums import UserKind
+        from identity.sandbox_idp.accounts import AGENTS, COMPANIES, find
+
+        if definition.superuser or definition.kind == UserKind.STAFF:
+            return f"{settings.PUBLIC_URL}/admin/"
+        realms = ((AGENTS, "Agents de démonstration"), (COMPANIES, "Entreprises de démonstration"))
+        for realm, label in realms:
+            if find(realm, definition.username) is not None:
+                return f"{settings.PUBLIC_URL}/identite/connexion/ → {label} → {definition.username}"
+        return "—"
+
     def print_table(self, rows: list[tuple[str, str, str]], passwords: dict[str, str]) -> None:
-        login_url = f"{settings.PUBLIC_URL}/admin/"
+        sign_in = {definition.username: self.sign_in_of(definition) for definition in sandbox.USERS}
         table = [("Identifiant", "Rôle", "Organisation", "Mot de passe", "Connexion")]
-        table += [(username, role, name, passwords[username], login_url) for username, role, name in rows]
+        table += [
+            (username, role, name, passwords[username], sign_in[username]) for username, role, name in rows
+        ]
         table += [
             (citizen.username, "Usager", "—", "aucun", "fournisseur d'identité de démonstration")
             for citizen in sandbox.CITIZENS
