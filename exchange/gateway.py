@@ -35,6 +35,7 @@ from platform_core.exceptions import DomainError
 from protection import journal
 from protection.pseudonyms import pseudonym_for
 from protection.ratelimit import client_ip, rate_limited
+from protection.selectors import pivot_identifier
 
 # connect 3 s, then 10 s for each of the rest (httpcore's timeouts: seconds per phase).
 UPSTREAM_TIMEOUTS = {"connect": 3.0, "read": 10.0, "write": 10.0, "pool": 10.0}
@@ -199,9 +200,9 @@ def contract_context(
 
 def _person(digest: str, citizen_public_id) -> object:
     """The pseudonym of the person a call is about (``digest``: of their pivot identity): the citizen's
-    own when Maillage knows them (their dashboard then lists the exchange), else one derived from the
-    identity."""
-    return pseudonym_for(str(citizen_public_id) if citizen_public_id else f"pivot:{digest}")
+    own when Maillage knows them, else one derived from the identity; their dashboard lists both
+    (protection.selectors.person_identifiers)."""
+    return pseudonym_for(str(citizen_public_id) if citizen_public_id else pivot_identifier(digest))
 
 
 def person_pseudonyms(params_list) -> list:

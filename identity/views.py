@@ -32,7 +32,7 @@ from protection import events as protection_events
 from protection import journal
 from protection.pseudonyms import pseudonym_for
 from protection.ratelimit import rate_limited
-from protection.selectors import journal_for_person, person_identifier
+from protection.selectors import journal_for_person, person_identifiers
 
 logger = logging.getLogger(__name__)
 SESSION_KEY = "federation_pending"
@@ -326,7 +326,7 @@ def signed_out(request):
 @login_required(login_url="identity:fi-choice")
 def my_space(request):
     """Mon espace: the person's own sign-ins (6 months) and who used their data, from the journal."""
-    person = journal_for_person(person_identifier(request.user))
+    person = journal_for_person(*person_identifiers(request.user))
     since = timezone.now() - timedelta(days=183)
     providers = {p.slug: p.name for p in IdentityProvider.objects.all()}
     services = dict(ServiceProvider.objects.values_list("application__client_id", "application__name"))

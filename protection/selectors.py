@@ -17,6 +17,27 @@ def person_identifier(user) -> str:
     return str(user.public_id)
 
 
+def pivot_identifier(identity_hash: str) -> str:
+    """The stable identifier of a person Maillage knows only by their pivot identity's hash (the exchange
+    hub's calls about someone who has not signed in yet, exchange/gateway.py)."""
+    return f"pivot:{identity_hash}"
+
+
+def person_identifiers(user) -> list[str]:
+    """Every identifier what concerns the person may be journaled under: their account's, and for a
+    citizen, their verified pivot identity's (the exchanges about them from before their first
+    sign-in: they are the same person, as the civil registry checked at sign-in)."""
+    identifiers = [person_identifier(user)]
+    pivot = getattr(user, "pivot_identity", None)  # identity.CitizenIdentity, citizens only
+    if pivot is not None:
+        identifiers.append(pivot_identifier(pivot.identity_hash))
+    return identifiers
+
+
+def _pseudonyms_of(identifiers) -> list:
+    return [pseudonym for identifier in identifiers for pseudonym in all_pseudonyms_for(identifier)]
+
+
 def _disclosed(now: datetime) -> Q:
     return Q(deferred_disclosure_until__isnull=True) | Q(deferred_disclosure_until__lte=now)
 
@@ -34,7 +55,7 @@ def entry_visible_to(user, entry: JournalEntry, *, now: datetime | None = None) 
         Membership.objects.filter(user=user, organisation__public_id=entry.organisation_id).exists()
     ):
         return True
-    if entry.subject and entry.subject in all_pseudonyms_for(person_identifier(user)):
+    if entry.subject and entry.subject in _pseudonyms_of(person_identifiers(user)):
         now = now or timezone.now()
         return entry.deferred_disclosure_until is None or entry.deferred_disclosure_until <= now
     return False
@@ -46,12 +67,13 @@ class PersonJournal:
     deferred_count: int  # entries that exist but are lawfully hidden for now: counted, not shown
 
 
-def journal_for_person(stable_identifier: str, *, now: datetime | None = None) -> PersonJournal:
-    """What the platform recorded about one person: time, who, what data, why, under which contract."""
+def journal_for_person(*stable_identifiers: str, now: datetime | None = None) -> PersonJournal:
+    """What the platform recorded about one person (under any of their identifiers, see
+    ``person_identifiers``): time, who, what data, why, under which contract."""
     now = now or timezone.now()
     visible_types = [event_type.code for event_type in events.all_types() if event_type.citizen_visible]
     concerning = JournalEntry.objects.filter(
-        subject__in=all_pseudonyms_for(stable_identifier), event_type__in=visible_types
+        subject__in=_pseudonyms_of(stable_identifiers), event_type__in=visible_types
     )
     return PersonJournal(
         entries=concerning.filter(_disclosed(now)).order_by("-id"),

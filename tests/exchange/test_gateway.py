@@ -352,12 +352,17 @@ def test_a_providers_cookie_is_never_sent_back(client, contract):
     assert seen == [None, None]
 
 
-def test_the_citizen_sees_the_exchange_in_their_history(client, contract, django_user_model):
+def test_the_citizen_sees_the_exchanges_about_them_even_those_before_their_first_sign_in(
+    client, contract, django_user_model
+):
     from identity.models import CitizenIdentity
     from identity.pivot import identity_hash, normalise
     from identity.sandbox_idp.accounts import CITIZENS, find
-    from protection.selectors import journal_for_person, person_identifier
+    from protection.selectors import entry_visible_to, journal_for_person, person_identifiers
 
+    token = access_token(client, contract)
+    before = call(client, contract, token=token)  # Maillage does not know Angela yet: a pivot pseudonym
+    assert before.status_code == 200
     claims = find(CITIZENS, "angela").claims
     user = django_user_model.objects.create_citizen(username="usager-angela")
     identity = normalise(claims)
@@ -366,9 +371,21 @@ def test_the_citizen_sees_the_exchange_in_their_history(client, contract, django
         family_name=identity.family_name, birthdate=identity.birthdate, gender=identity.gender,
         birthplace=identity.birthplace, birthcountry=identity.birthcountry,
     )  # fmt: skip
-    assert call(client, contract).status_code == 200
-    person = journal_for_person(person_identifier(user))
-    assert person.entries.filter(event_type="exchange.gateway_call").count() == 1
+    assert call(client, contract, token=token).status_code == 200  # now under her account's pseudonym
+
+    calls = JournalEntry.objects.filter(event_type="exchange.gateway_call").order_by("id")
+    first, second = calls
+    assert first.subject != second.subject  # two pseudonyms, one person
+    person = journal_for_person(*person_identifiers(user))
+    assert list(person.entries.filter(event_type="exchange.gateway_call")) == [second, first]
+    assert entry_visible_to(user, first) and entry_visible_to(user, second)
+    # Her Mon espace lists both; another citizen sees neither.
+    client.force_login(user)
+    page = client.get("/identite/mon-espace/").content.decode()
+    assert page.count(contract["habilitation"].title) == 2
+    other = django_user_model.objects.create_citizen(username="usager-autre")
+    assert not journal_for_person(*person_identifiers(other)).entries.exists()
+    assert not entry_visible_to(other, first)
 
 
 def test_the_consumer_sees_calls_and_errors_per_period_on_the_habilitation(client, contract):
