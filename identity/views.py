@@ -349,6 +349,7 @@ def my_space(request):
             "why": entry.purpose,
             "contract": entry.contract,
             "fields": ", ".join(map(str, entry.data.get("fields", []))),
+            **_result_of(entry),
         }
         for entry in person.entries.exclude(event_type__startswith="identity.")[:100]
     ]
@@ -379,6 +380,15 @@ def my_space(request):
     fi = (request.session.get(SIGNED_IN_WITH) or {}).get("fi")
     allow_form_redirects(response, IdentityProvider.objects.filter(pk=fi), "end_session_endpoint")
     return response
+
+
+def _result_of(entry) -> dict:
+    """What came of it, for the person: a refused call, or one about someone the provider does not
+    know, transmitted nothing, and the page says so rather than listing it as a data exchange."""
+    sent = bool(entry.data.get("fields"))
+    if entry.outcome == "success":
+        return {"ok": True, "result": _("Données transmises") if sent else _("Effectué")}
+    return {"ok": False, "result": _("Échec") if sent else _("Aucune donnée transmise")}
 
 
 def event_label(code: str) -> str:

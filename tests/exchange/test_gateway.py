@@ -372,17 +372,20 @@ def test_the_citizen_sees_the_exchanges_about_them_even_those_before_their_first
         birthplace=identity.birthplace, birthcountry=identity.birthcountry,
     )  # fmt: skip
     assert call(client, contract, token=token).status_code == 200  # now under her account's pseudonym
+    # A month the provider has nothing about her: journaled for her, nothing transmitted.
+    assert call(client, contract, token=token, annee="1990", mois="1").status_code == 404
 
     calls = JournalEntry.objects.filter(event_type="exchange.gateway_call").order_by("id")
-    first, second = calls
-    assert first.subject != second.subject  # two pseudonyms, one person
+    first, second, third = calls
+    assert first.subject != second.subject == third.subject  # two pseudonyms, one person
     person = journal_for_person(*person_identifiers(user))
-    assert list(person.entries.filter(event_type="exchange.gateway_call")) == [second, first]
+    assert list(person.entries.filter(event_type="exchange.gateway_call")) == [third, second, first]
     assert entry_visible_to(user, first) and entry_visible_to(user, second)
-    # Her Mon espace lists both; another citizen sees neither.
+    # Her Mon espace lists the three, saying what was transmitted; another citizen sees none.
     client.force_login(user)
     page = client.get("/identite/mon-espace/").content.decode()
-    assert page.count(contract["habilitation"].title) == 2
+    assert page.count(contract["habilitation"].title) == 3
+    assert page.count("Données transmises") == 2 and page.count("Aucune donnée transmise") == 1
     other = django_user_model.objects.create_citizen(username="usager-autre")
     assert not journal_for_person(*person_identifiers(other)).entries.exists()
     assert not entry_visible_to(other, first)
