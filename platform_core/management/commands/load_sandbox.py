@@ -198,14 +198,14 @@ class Command(BaseCommand):
         representatives through the sandbox identity provider, as with ProConnect
         (identity/sandbox_idp/accounts.py has an account of the same name)."""
         from identity.enums import UserKind
-        from identity.sandbox_idp.accounts import AGENTS, COMPANIES, find
+        from identity.management.commands.load_sandbox_providers import REALMS
+        from identity.sandbox_idp.accounts import find
 
         if definition.superuser or definition.kind == UserKind.STAFF:
             return f"{settings.PUBLIC_URL}/admin/"
-        realms = ((AGENTS, "Agents de démonstration"), (COMPANIES, "Entreprises de démonstration"))
-        for realm, label in realms:
+        for _slug, name, realm, *_rest in REALMS:
             if find(realm, definition.username) is not None:
-                return f"{settings.PUBLIC_URL}/identite/connexion/ → {label} → {definition.username}"
+                return f"{settings.PUBLIC_URL}/identite/connexion/ → {name} → {definition.username}"
         return "—"
 
     def print_table(self, rows: list[tuple[str, str, str]], passwords: dict[str, str]) -> None:
